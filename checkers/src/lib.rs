@@ -1,0 +1,1 @@
+//! checkers: see the crate docs (to be written by its owner).

@@ -1,0 +1,9 @@
+//! harness: the controller and CLI of Gauntlet.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`exit`] | exit codes and the bad-input error marker |
+//! | [`check`] | `gauntlet check` |
+
+pub mod check;
+pub mod exit;

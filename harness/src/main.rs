@@ -1,0 +1,53 @@
+//! `gauntlet`: the controller and CLI. Each subcommand lives in its own module of the
+//! `harness` library; this file only parses flags, dispatches, and maps outcomes to exit codes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use harness::exit::{exit_for_error, Exit};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gauntlet",
+    version,
+    about = "Jepsen-style fault-injection torture runs for leaderless clusters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a stored history for lost tasks and split locks.
+    Check(harness::check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("gauntlet: internal error (a bug in gauntlet): {info}");
+        std::process::exit(i32::from(Exit::Crash.code()));
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Valid
+            };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    let outcome = match cli.command {
+        Command::Check(args) => harness::check::main(args),
+    };
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("gauntlet: {err:#}");
+            exit_for_error(&err).into()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! histories: see the crate docs (to be written by its owner).

@@ -1,0 +1,1 @@
+//! nemesis: see the crate docs (to be written by its owner).

@@ -1,0 +1,1 @@
+//! node-bin: the leaderless cluster node under test.
