@@ -1,1 +1,34 @@
-//! histories: see the crate docs (to be written by its owner).
+//! histories: the operation model of Gauntlet and its JSONL history format.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`op`] | [`Op`] (owned) and [`OpRef`] (borrowed), [`Process`], [`OpType`], [`ValueRef`] |
+//! | [`jsonl`] | [`HistoryReader`] (streaming, validating) and [`HistoryWriter`] (append, flush, fsync) |
+//! | [`pairing`] | [`Validator`]: index sequence, time order, invoke/completion pairing |
+//! | [`error`] | [`HistoryError`] (names file and line), [`Warning`] |
+//!
+//! The format is documented in `docs/history-format.md`. A history is one JSON op per line;
+//! each client process alternates `invoke` and one completion (`ok`, `fail`, `info`), as in
+//! Jepsen, and a process whose op ended in `info` is never used again.
+//!
+//! ```
+//! use histories::{HistoryReader, Op, OpType, Process};
+//!
+//! let text = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"submit","value":{"task":"t1"}}
+//! {"index":1,"time":20,"process":0,"type":"ok","f":"submit","value":{"task":"t1"},"node":"n1"}
+//! "#;
+//! let ops: Vec<Op> = HistoryReader::new(text.as_bytes()).collect::<Result<_, _>>().unwrap();
+//! assert_eq!(ops[1].kind, OpType::Ok);
+//! assert_eq!(ops[1].process, Process::Client(0));
+//! assert_eq!(ops[1].node.as_deref(), Some("n1"));
+//! ```
+
+pub mod error;
+pub mod jsonl;
+pub mod op;
+pub mod pairing;
+
+pub use error::{HistoryError, Location, Result, Warning};
+pub use jsonl::{HistoryReader, HistoryWriter};
+pub use op::{Op, OpRef, OpType, Process, ValueRef};
+pub use pairing::{OpHead, Validator};
