@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | [`exit`] | exit codes and the bad-input error marker |
 //! | [`check`] | `gauntlet check` |
+//! | [`report`] | the run report (`report.html`) and `gauntlet report` |
 
 pub mod check;
 pub mod exit;
+pub mod report;

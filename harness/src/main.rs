@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Check a stored history for lost tasks and split locks.
     Check(harness::check::CheckArgs),
+    /// Regenerate a run directory's report.html.
+    Report(harness::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
+        Command::Report(args) => harness::report::main(args),
     };
     match outcome {
         Ok(exit) => exit.into(),
