@@ -4,8 +4,16 @@
 //! | --- | --- |
 //! | [`exit`] | exit codes and the bad-input error marker |
 //! | [`check`] | `gauntlet check` |
-//! | [`report`] | the run report (`report.html`) and `gauntlet report` |
+//! | [`config`] | the resolved options of a run (`test.json`) |
+//! | [`cli`] | the flags of `run` and `plan` and their validation |
+//! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
+//! | [`plan_cmd`] | `gauntlet plan` |
+//! | [`faults`] | the fault vocabulary (from `nemesis`) |
 
 pub mod check;
+pub mod cli;
+pub mod config;
 pub mod exit;
-pub mod report;
+pub mod faults;
+pub mod plan;
+pub mod plan_cmd;

@@ -21,8 +21,8 @@ struct Cli {
 enum Command {
     /// Check a stored history for lost tasks and split locks.
     Check(harness::check::CheckArgs),
-    /// Regenerate a run directory's report.html.
-    Report(harness::report::ReportArgs),
+    /// Print the plan (client ops and faults) a run with these options would execute.
+    Plan(harness::plan_cmd::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
-        Command::Report(args) => harness::report::main(args),
+        Command::Plan(args) => harness::plan_cmd::main(args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -1,0 +1,443 @@
+//! The plan: a pure function of the seed and the options (Jepsen's pure generators).
+//!
+//! A plan lists, for every client worker, each operation's planned start time (ns since the
+//! start of the main phase) and arguments, and every fault's time, kind and targets. It is
+//! written to `plan.json` before a run starts; the same [`PlanOptions`] always give a
+//! byte-identical `plan.json` ([`Plan::to_json`]). Randomness comes from ChaCha8 seeded with
+//! the seed, one stream for the clients and one for the nemesis, so changing the nemesis does
+//! not change the client ops. A plan can be hand-edited and run with `gauntlet run --plan`;
+//! [`Plan::validate`] checks it first.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{FaultKind, PlanOptions, Workload};
+use crate::exit::bad_input;
+use crate::faults::{grudge, Fault, NodeId};
+
+/// The format version of `plan.json`.
+pub const PLAN_VERSION: u32 = 1;
+
+const MS: u64 = 1_000_000;
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Format version ([`PLAN_VERSION`]).
+    pub version: u32,
+    /// The options (seed included) the plan was made from.
+    pub options: PlanOptions,
+    /// The nodes, `n1..nN`.
+    pub nodes: Vec<NodeId>,
+    /// One entry per concurrent client worker.
+    pub workers: Vec<WorkerPlan>,
+    /// Faults in time order; they never overlap.
+    pub faults: Vec<PlannedFault>,
+}
+
+/// The ops of one client worker, run one after the other on one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerPlan {
+    /// Worker number; its first process number is this, later ones add the concurrency.
+    pub worker: usize,
+    /// The node this worker sends its requests to.
+    pub node: NodeId,
+    /// Ops in start-time order.
+    pub ops: Vec<PlannedOp>,
+}
+
+/// One planned client operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedOp {
+    /// Planned start, ns since the main phase began. A worker that is late starts it at once.
+    pub at_ns: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub op: ClientOp,
+}
+
+/// The arguments of a client operation. The `f` tag is the history's `f`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "kebab-case")]
+pub enum ClientOp {
+    /// Submit a task with a unique id.
+    Submit {
+        /// Task id, unique in the plan.
+        task: String,
+        /// How long the task runs.
+        work_ms: u64,
+    },
+    /// Acquire a lock with a lease.
+    Acquire {
+        /// Lock name.
+        lock: String,
+        /// Lease TTL asked for.
+        ttl_ms: u64,
+    },
+    /// Release the lock this worker's last ok acquire of it got (skipped when that acquire
+    /// did not succeed).
+    Release {
+        /// Lock name.
+        lock: String,
+    },
+}
+
+impl ClientOp {
+    /// The history's `f` of this op.
+    pub fn f(&self) -> &'static str {
+        match self {
+            ClientOp::Submit { .. } => "submit",
+            ClientOp::Acquire { .. } => "acquire",
+            ClientOp::Release { .. } => "release",
+        }
+    }
+}
+
+/// One planned fault: applied at `at_ns`, healed at `heal_at_ns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFault {
+    /// When to apply it, ns since the main phase began.
+    pub at_ns: u64,
+    /// When to heal it (at the latest at the end of the main phase).
+    pub heal_at_ns: u64,
+    /// What to do.
+    pub fault: Fault,
+}
+
+/// The node ids of an `n`-node cluster: `n1..nN`.
+pub fn node_ids(n: usize) -> Vec<NodeId> {
+    (1..=n).map(|i| NodeId(format!("n{i}"))).collect()
+}
+
+fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// Makes the plan for `opts`. Pure: same options, same plan.
+pub fn generate(opts: &PlanOptions) -> Plan {
+    let nodes = node_ids(opts.nodes);
+    let mut client_rng = rng(opts.seed, 1);
+    let workers = (0..opts.concurrency)
+        .map(|w| WorkerPlan {
+            worker: w,
+            node: nodes[w % nodes.len()].clone(),
+            ops: worker_ops(opts, w, &mut client_rng),
+        })
+        .collect();
+    let faults = fault_schedule(opts, &nodes, &mut rng(opts.seed, 2));
+    Plan {
+        version: PLAN_VERSION,
+        options: opts.clone(),
+        nodes,
+        workers,
+        faults,
+    }
+}
+
+/// One worker's ops: arrivals with uniform gaps of mean `concurrency / rate`, so the whole
+/// cluster sees about `rate` ops/s. Integer arithmetic only, so the plan is the same everywhere.
+fn worker_ops(opts: &PlanOptions, w: usize, rng: &mut ChaCha8Rng) -> Vec<PlannedOp> {
+    let limit = opts.time_limit_ms * MS;
+    let mean_gap = ((opts.concurrency as f64 / opts.rate) * 1e9).max(1.0) as u64;
+    let mut ops = Vec::new();
+    let mut t = rng.gen_range(0..=mean_gap);
+    let mut n = 0u64;
+    while t < limit {
+        // Mixed: even workers submit tasks, odd ones cycle locks, so lock holds do not eat
+        // the task rate and every node serves both kinds.
+        let submit = match opts.workload {
+            Workload::Tasks => true,
+            Workload::Locks => false,
+            Workload::Mixed => w % 2 == 0,
+        };
+        if submit {
+            n += 1;
+            ops.push(PlannedOp {
+                at_ns: t,
+                op: ClientOp::Submit {
+                    task: format!("t{w}-{n}"),
+                    work_ms: opts.task_work_ms,
+                },
+            });
+        } else {
+            let lock = format!("l{}", rng.gen_range(0..opts.locks));
+            let ttl = opts.lease_ttl_ms;
+            // Hold for half to all of the lease, so an early expiry or a split grant overlaps.
+            let hold = rng.gen_range(ttl * MS / 2..=ttl * MS);
+            ops.push(PlannedOp {
+                at_ns: t,
+                op: ClientOp::Acquire {
+                    lock: lock.clone(),
+                    ttl_ms: ttl,
+                },
+            });
+            t = (t + hold).min(limit);
+            ops.push(PlannedOp {
+                at_ns: t,
+                op: ClientOp::Release { lock },
+            });
+        }
+        t += rng.gen_range(0..=2 * mean_gap);
+    }
+    ops
+}
+
+/// Faults one at a time: a quiet gap, then a fault lasting about the interval, then a gap...
+fn fault_schedule(opts: &PlanOptions, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<PlannedFault> {
+    let kinds: Vec<FaultKind> = opts.nemesis.0.iter().copied().collect();
+    if kinds.is_empty() {
+        return Vec::new();
+    }
+    let limit = opts.time_limit_ms * MS;
+    let iv = opts.nemesis_interval_ms * MS;
+    let span = |rng: &mut ChaCha8Rng| rng.gen_range(iv / 2..=iv + iv / 2);
+    let mut faults = Vec::new();
+    let mut t = span(rng);
+    while t + 100 * MS < limit {
+        let kind = *kinds.choose(rng).expect("kinds is not empty");
+        let fault = make_fault(kind, nodes, rng);
+        let heal = (t + span(rng)).min(limit);
+        faults.push(PlannedFault {
+            at_ns: t,
+            heal_at_ns: heal,
+            fault,
+        });
+        t = heal + span(rng);
+    }
+    faults
+}
+
+/// A minority of the nodes (at least one).
+fn minority(nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<NodeId> {
+    let most = ((nodes.len().saturating_sub(1)) / 2).max(1);
+    let k = rng.gen_range(1..=most);
+    let mut v: Vec<NodeId> = nodes.choose_multiple(rng, k).cloned().collect();
+    v.sort();
+    v
+}
+
+fn make_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
+    match kind {
+        FaultKind::Kill => Fault::Kill {
+            nodes: minority(nodes, rng),
+        },
+        FaultKind::Pause => Fault::Pause {
+            nodes: minority(nodes, rng),
+        },
+        FaultKind::Partition => {
+            let g = if rng.gen_bool(0.5) {
+                grudge::isolate_one(nodes, rng)
+            } else {
+                grudge::random_halves(nodes, rng)
+            };
+            Fault::Partition { grudge: g }
+        }
+    }
+}
+
+impl Plan {
+    /// The canonical `plan.json` text: pretty JSON, ordered keys, trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a plan always serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Reads and validates a plan file; every problem is bad input naming the file.
+    pub fn load(path: &Path) -> anyhow::Result<Plan> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_input(format!("--plan: cannot read {}: {e}", path.display())))?;
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+            bad_input(format!(
+                "--plan: {}: line {}: {e}",
+                path.display(),
+                e.line()
+            ))
+        })?;
+        plan.validate()
+            .map_err(|e| bad_input(format!("--plan: {}: {e}", path.display())))?;
+        Ok(plan)
+    }
+
+    /// Checks that a (possibly hand-edited) plan can be run as written.
+    pub fn validate(&self) -> Result<(), String> {
+        let o = &self.options;
+        if self.version != PLAN_VERSION {
+            return Err(format!(
+                "version {} (expected {PLAN_VERSION})",
+                self.version
+            ));
+        }
+        if o.nodes == 0 || self.nodes != node_ids(o.nodes) {
+            return Err(format!("nodes must be n1..n{} (options.nodes)", o.nodes));
+        }
+        let known: BTreeSet<&NodeId> = self.nodes.iter().collect();
+        let limit = o.time_limit_ms * MS;
+        let mut tasks = BTreeSet::new();
+        for (i, w) in self.workers.iter().enumerate() {
+            if w.worker != i {
+                return Err(format!(
+                    "workers[{i}].worker is {} (expected {i})",
+                    w.worker
+                ));
+            }
+            if !known.contains(&w.node) {
+                return Err(format!("workers[{i}].node {} is not a node", w.node));
+            }
+            validate_ops(i, &w.ops, limit, &mut tasks)?;
+        }
+        let mut last_heal = 0;
+        for (i, f) in self.faults.iter().enumerate() {
+            if f.at_ns < last_heal || f.heal_at_ns < f.at_ns || f.heal_at_ns > limit {
+                return Err(format!(
+                    "faults[{i}]: times must be in order, not overlap, and end by the time limit"
+                ));
+            }
+            last_heal = f.heal_at_ns;
+            for n in fault_nodes(&f.fault) {
+                if !known.contains(&n) {
+                    return Err(format!("faults[{i}] names {n}, which is not a node"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_ops(
+    i: usize,
+    ops: &[PlannedOp],
+    limit: u64,
+    tasks: &mut BTreeSet<String>,
+) -> Result<(), String> {
+    let mut prev = 0;
+    for (j, op) in ops.iter().enumerate() {
+        if op.at_ns < prev || op.at_ns > limit {
+            return Err(format!(
+                "workers[{i}].ops[{j}]: at_ns must be in order and within the time limit"
+            ));
+        }
+        prev = op.at_ns;
+        if let ClientOp::Submit { task, .. } = &op.op {
+            if !tasks.insert(task.clone()) {
+                return Err(format!(
+                    "workers[{i}].ops[{j}]: task {task} submitted twice"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every node a fault names.
+pub fn fault_nodes(f: &Fault) -> BTreeSet<NodeId> {
+    match f {
+        Fault::Kill { nodes } | Fault::Pause { nodes } => nodes.iter().cloned().collect(),
+        Fault::Partition { grudge } => grudge
+            .0
+            .iter()
+            .flat_map(|(k, v)| std::iter::once(k.clone()).chain(v.iter().cloned()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NemesisSet;
+
+    pub(crate) fn opts(seed: u64) -> PlanOptions {
+        PlanOptions {
+            seed,
+            nodes: 5,
+            time_limit_ms: 30_000,
+            concurrency: 10,
+            workload: Workload::Mixed,
+            nemesis: NemesisSet::all(),
+            nemesis_interval_ms: 5_000,
+            rate: 100.0,
+            locks: 3,
+            lease_ttl_ms: 2_000,
+            task_work_ms: 50,
+        }
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_plan() {
+        let a = generate(&opts(7)).to_json();
+        let b = generate(&opts(7)).to_json();
+        assert_eq!(a, b, "seed 7 gave two different plans");
+        assert_ne!(a, generate(&opts(8)).to_json());
+    }
+
+    #[test]
+    fn plan_round_trips_and_validates() {
+        let p = generate(&opts(3));
+        p.validate().unwrap();
+        let back: Plan = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.to_json(), p.to_json());
+    }
+
+    #[test]
+    fn rate_and_faults_are_roughly_as_asked() {
+        let p = generate(&opts(11));
+        let count = |f: &str| {
+            p.workers
+                .iter()
+                .flat_map(|w| &w.ops)
+                .filter(|o| o.op.f() == f)
+                .count()
+        };
+        // Half the workers submit at rate/concurrency each: about 1500 submits in 30 s.
+        assert!(
+            (1000..=2000).contains(&count("submit")),
+            "{}",
+            count("submit")
+        );
+        // The others hold each lock 1-2 s: about 100 acquires, each with its release.
+        assert!(
+            (50..=200).contains(&count("acquire")),
+            "{}",
+            count("acquire")
+        );
+        assert_eq!(count("acquire"), count("release"));
+        assert!((2..=5).contains(&p.faults.len()), "{:?}", p.faults.len());
+        for f in &p.faults {
+            if let Fault::Kill { nodes } | Fault::Pause { nodes } = &f.fault {
+                assert!(!nodes.is_empty() && nodes.len() <= 2, "{nodes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_nemesis_no_faults_and_nemesis_does_not_change_clients() {
+        let mut o = opts(5);
+        let all = generate(&o);
+        o.nemesis = NemesisSet(BTreeSet::new());
+        let none = generate(&o);
+        assert!(none.faults.is_empty());
+        assert_eq!(all.workers, none.workers);
+    }
+
+    #[test]
+    fn validate_rejects_bad_edits() {
+        let p = generate(&opts(9));
+        let mut q = p.clone();
+        q.workers[0].node = NodeId("n9".into());
+        assert!(q.validate().unwrap_err().contains("workers[0].node"));
+        let mut q = p.clone();
+        q.faults[0].heal_at_ns = 0;
+        assert!(q.validate().unwrap_err().contains("faults[0]"));
+        let mut q = p;
+        q.workers[1].ops[0].at_ns = u64::MAX;
+        assert!(q.validate().unwrap_err().contains("workers[1].ops[0]"));
+    }
+}
