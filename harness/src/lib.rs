@@ -9,6 +9,7 @@
 //! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
 //! | [`plan_cmd`] | `gauntlet plan` |
 //! | [`faults`] | the fault vocabulary (from `nemesis`) |
+//! | [`report`] | the run report (`report.html`) and `gauntlet report` |
 
 pub mod check;
 pub mod cli;
@@ -17,3 +18,4 @@ pub mod exit;
 pub mod faults;
 pub mod plan;
 pub mod plan_cmd;
+pub mod report;

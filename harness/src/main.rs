@@ -23,6 +23,8 @@ enum Command {
     Check(harness::check::CheckArgs),
     /// Print the plan (client ops and faults) a run with these options would execute.
     Plan(harness::plan_cmd::PlanArgs),
+    /// Regenerate a run directory's report.html.
+    Report(harness::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
         Command::Plan(args) => harness::plan_cmd::main(args),
+        Command::Report(args) => harness::report::main(args),
     };
     match outcome {
         Ok(exit) => exit.into(),
