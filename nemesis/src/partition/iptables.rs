@@ -1,0 +1,40 @@
+//! The iptables backend, as Jepsen does it: in the receiver's namespace, `INPUT` rules that
+//! DROP packets from each cut sender. The whole `filter` table of the node namespace is
+//! rewritten by one `iptables-restore` (the namespace is the sandbox's own, so nothing else
+//! lives there), which makes apply and heal idempotent.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+
+/// The program the backend runs (and looks up in `PATH`).
+pub(crate) const RESTORE: &str = "iptables-restore";
+
+/// An `iptables-restore` input dropping packets from `peers` (and only them).
+pub(crate) fn script(peers: &BTreeSet<usize>, addr: impl Fn(usize) -> Ipv4Addr) -> String {
+    let mut s =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for &p in peers {
+        let _ = writeln!(s, "-A INPUT -s {}/32 -j DROP", addr(p));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_drops_each_peer_and_nothing_else() {
+        let s = script(&BTreeSet::from([1]), |i| {
+            Ipv4Addr::new(10, 77, 0, 11 + i as u8)
+        });
+        assert_eq!(
+            s,
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A INPUT -s 10.77.0.12/32 -j DROP\nCOMMIT\n"
+        );
+        assert!(!script(&BTreeSet::new(), |_| Ipv4Addr::LOCALHOST).contains("DROP"));
+    }
+}
