@@ -1,1 +1,391 @@
-fn main() {}
+//! `nemesis-selftest`: runs the sandbox for real on this machine and prints what it saw as
+//! JSON, so a person (or the crate's tests) can check that namespaces, partitions, kills and
+//! pauses work here. Each scenario enters its own controller namespace first, which is why
+//! this is a separate process: `cargo test` threads cannot enter one.
+//!
+//! ```text
+//! nemesis-selftest partitions [--backend route|iptables|auto] [--seed N]
+//! nemesis-selftest lifecycle
+//! nemesis-selftest hold        # up + 5 nodes, print pids and namespaces, sleep until killed
+//! nemesis-selftest panic       # up + 5 nodes, then panic (teardown must still happen)
+//! nemesis-selftest echo --addr IP:PORT       # (node program) TCP echo + UDP logger
+//! nemesis-selftest probe --name N --peer NAME=IP:PORT... --round R   # (in a node ns)
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use nemesis::{
+    BackendChoice, Fault, GrudgeKind, NodeId, NodeSpec, NodeState, Sandbox, SandboxConfig,
+};
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+const PORT: u16 = 7000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("usage: nemesis-selftest partitions|lifecycle|hold|panic|echo|probe ...");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "echo" => echo(rest),
+        "probe" => probe(rest),
+        "partitions" | "lifecycle" | "hold" | "panic" => controller(cmd, rest),
+        other => Err(format!("unknown scenario {other:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nemesis-selftest {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn flags<'a>(args: &'a [String], name: &str) -> Vec<&'a str> {
+    args.windows(2)
+        .filter(|w| w[0] == name)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
+type Res<T> = Result<T, String>;
+
+fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |err| format!("{what}: {err}")
+}
+
+/// The node program: a TCP echo server, and a UDP socket that logs every datagram.
+fn echo(args: &[String]) -> Res<()> {
+    let addr: SocketAddr = flag(args, "--addr")
+        .ok_or("--addr missing")?
+        .parse()
+        .map_err(e("--addr"))?;
+    let tcp = TcpListener::bind(addr).map_err(e("bind tcp"))?;
+    let udp = UdpSocket::bind(addr).map_err(e("bind udp"))?;
+    println!("listening {addr}");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            println!("udp {} from {from}", String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    for s in tcp.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut s = s;
+            let mut buf = [0u8; 256];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Runs inside a node namespace: UDP datagrams to every peer, then a TCP connect (with an
+/// echo) to each; prints `{"peer": "ok"|"timeout"|"refused"|"error: ..."}`.
+fn probe(args: &[String]) -> Res<()> {
+    let name = flag(args, "--name").ok_or("--name missing")?;
+    let round = flag(args, "--round").ok_or("--round missing")?;
+    let mut peers = BTreeMap::new();
+    for p in flags(args, "--peer") {
+        let (n, a) = p.split_once('=').ok_or("--peer wants NAME=IP:PORT")?;
+        peers.insert(n.to_owned(), a.parse::<SocketAddr>().map_err(e("--peer"))?);
+    }
+    let udp = UdpSocket::bind("0.0.0.0:0").map_err(e("bind"))?;
+    for _ in 0..3 {
+        for a in peers.values() {
+            let _ = udp.send_to(format!("r{round} {name}").as_bytes(), a);
+        }
+    }
+    let results: BTreeMap<String, String> = std::thread::scope(|s| {
+        let hs: Vec<_> = peers
+            .iter()
+            .map(|(n, a)| (n.clone(), s.spawn(move || tcp_check(*a))))
+            .collect();
+        hs.into_iter()
+            .map(|(n, h)| (n, h.join().unwrap_or_else(|_| "panic".into())))
+            .collect()
+    });
+    println!("{}", json!(results));
+    Ok(())
+}
+
+fn tcp_check(a: SocketAddr) -> String {
+    match TcpStream::connect_timeout(&a, Duration::from_millis(400)) {
+        Ok(mut s) => {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(400)));
+            let mut buf = [0u8; 4];
+            match s.write_all(b"ping").and_then(|_| s.read_exact(&mut buf)) {
+                Ok(()) if &buf == b"ping" => "ok".into(),
+                Ok(()) => "bad echo".into(),
+                Err(e) => format!("error: echo {e}"),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => "timeout".into(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused".into(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn controller(cmd: &str, args: &[String]) -> Res<()> {
+    nemesis::enter_controller_namespace().map_err(|e| e.to_string())?;
+    let backend: BackendChoice = flag(args, "--backend").unwrap_or("route").parse()?;
+    let dir = tempfile::tempdir().map_err(e("tempdir"))?;
+    let nodes = NodeId::cluster(5);
+    let mut cfg = SandboxConfig::new(nodes.clone());
+    cfg.backend = backend;
+    let t = Instant::now();
+    let sb = Sandbox::up(cfg).map_err(|e| e.to_string())?;
+    let up_ms = t.elapsed().as_secs_f64() * 1e3;
+    let exe = std::env::current_exe().map_err(e("current_exe"))?;
+    for n in &nodes {
+        let addr = SocketAddr::new(sb.node_addr(n).map_err(|e| e.to_string())?, PORT);
+        let spec = NodeSpec::new(
+            &exe,
+            ["echo".to_string(), "--addr".into(), addr.to_string()],
+            dir.path().join(format!("{n}.log")),
+        );
+        sb.spawn(n, spec).map_err(|e| e.to_string())?;
+    }
+    wait_listening(&sb, dir.path())?;
+    let out = match cmd {
+        "partitions" => partitions(&sb, dir.path(), args)?,
+        "lifecycle" => lifecycle(&sb)?,
+        "hold" | "panic" => {
+            let pids: BTreeMap<String, u32> = nodes
+                .iter()
+                .map(|n| (n.0.clone(), sb.pid(n).ok().flatten().unwrap_or(0)))
+                .collect();
+            let ns: BTreeMap<String, u64> = pids
+                .iter()
+                .map(|(n, p)| (n.clone(), ns_inode(&format!("/proc/{p}/ns/net"))))
+                .collect();
+            let report = json!({"controller_pid": std::process::id(), "pids": pids, "netns": ns,
+                "controller_netns": ns_inode("/proc/self/ns/net")});
+            println!("{report}");
+            let _ = std::io::stdout().flush();
+            if cmd == "panic" {
+                panic!("deliberate panic with the sandbox up");
+            }
+            // Bounded: the test kills us long before this.
+            std::thread::sleep(Duration::from_secs(120));
+            return Ok(());
+        }
+        _ => unreachable!("dispatched above"),
+    };
+    let t = Instant::now();
+    sb.down().map_err(|e| e.to_string())?;
+    let down_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut out = out;
+    out["up_ms"] = json!(up_ms);
+    out["down_ms"] = json!(down_ms);
+    println!("{out}");
+    Ok(())
+}
+
+fn ns_inode(path: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
+}
+
+fn wait_listening(sb: &Sandbox, dir: &Path) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in sb.nodes() {
+        let log = dir.join(format!("{n}.log"));
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening")
+        {
+            if Instant::now() > deadline {
+                return Err(format!("node {n} never listened; log: {}", log.display()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the probe program in every node namespace at once; returns node -> peer -> result.
+fn probe_all(sb: &Sandbox, round: usize) -> Res<BTreeMap<String, BTreeMap<String, String>>> {
+    let exe = std::env::current_exe().map_err(e("current_exe"))?;
+    std::thread::scope(|s| {
+        let hs: Vec<_> = sb
+            .nodes()
+            .iter()
+            .map(|n| {
+                let exe = exe.clone();
+                let h = s.spawn(move || -> Res<BTreeMap<String, String>> {
+                    let mut c = Command::new(&exe);
+                    c.args(["probe", "--name", &n.0, "--round", &round.to_string()]);
+                    for p in sb.nodes().iter().filter(|p| *p != n) {
+                        let a = sb.node_addr(p).map_err(|e| e.to_string())?;
+                        c.arg("--peer").arg(format!("{p}={a}:{PORT}"));
+                    }
+                    let out = sb.run_in(n, c).map_err(|e| e.to_string())?;
+                    if !out.status.success() {
+                        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+                    }
+                    serde_json::from_slice(&out.stdout).map_err(e("probe output"))
+                });
+                (n.0.clone(), h)
+            })
+            .collect();
+        hs.into_iter()
+            .map(|(n, h)| Ok((n, h.join().map_err(|_| "probe thread panicked")??)))
+            .collect()
+    })
+}
+
+/// Which (sender, receiver) UDP datagrams of `round` reached the echo nodes (from logs).
+fn udp_delivered(sb: &Sandbox, dir: &Path, round: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for n in sb.nodes() {
+        let f = std::fs::File::open(dir.join(format!("{n}.log")));
+        let Ok(f) = f else { continue };
+        let tag = format!("udp r{round} ");
+        let mut senders: Vec<String> = BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| {
+                l.strip_prefix(&tag)
+                    .map(|r| r.split(' ').next().unwrap_or("").to_owned())
+            })
+            .collect();
+        senders.sort();
+        senders.dedup();
+        out.extend(senders.into_iter().map(|s| (s, n.0.clone())));
+    }
+    out
+}
+
+fn partitions(sb: &Sandbox, dir: &Path, args: &[String]) -> Res<Value> {
+    let seed: u64 = flag(args, "--seed")
+        .unwrap_or("1")
+        .parse()
+        .map_err(e("--seed"))?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut cases = Vec::new();
+    for (k, kind) in GrudgeKind::ALL.into_iter().enumerate() {
+        let grudge = kind.generate(sb.nodes(), &mut rng);
+        let fault = Fault::Partition {
+            grudge: grudge.clone(),
+        };
+        let t = Instant::now();
+        let guard = sb.apply(&fault).map_err(|e| format!("apply {kind}: {e}"))?;
+        let apply_ms = t.elapsed().as_secs_f64() * 1e3;
+        // Applying the same fault twice must be harmless (a second guard, same union).
+        let again = sb
+            .apply(&fault)
+            .map_err(|e| format!("re-apply {kind}: {e}"))?;
+        let tcp = probe_all(sb, k)?;
+        std::thread::sleep(Duration::from_millis(20));
+        let udp = udp_delivered(sb, dir, k);
+        again
+            .heal()
+            .map_err(|e| format!("heal {kind} (second guard): {e}"))?;
+        guard.heal().map_err(|e| format!("heal {kind}: {e}"))?;
+        let healed_tcp = probe_all(sb, 100 + k)?;
+        std::thread::sleep(Duration::from_millis(20));
+        let healed_udp = udp_delivered(sb, dir, 100 + k);
+        cases.push(
+            json!({"kind": kind.name(), "grudge": grudge, "apply_ms": apply_ms,
+            "tcp": tcp, "udp": udp, "healed_tcp": healed_tcp, "healed_udp": healed_udp}),
+        );
+    }
+    Ok(json!({"backend": sb.backend(), "seed": seed, "cases": cases}))
+}
+
+fn state_name(s: NodeState) -> String {
+    match s {
+        NodeState::NotStarted => "not-started".into(),
+        NodeState::Running { .. } => "running".into(),
+        NodeState::Paused { .. } => "paused".into(),
+        NodeState::Exited {
+            status,
+            killed_by_sandbox,
+        } => format!("exited({status}, by_sandbox={killed_by_sandbox})"),
+    }
+}
+
+fn lifecycle(sb: &Sandbox) -> Res<Value> {
+    let n1 = NodeId::from("n1");
+    let n2 = NodeId::from("n2");
+    let pid1 = s(sb.pid(&n1))?.ok_or("n1 has no pid")?;
+    let ns1 = ns_inode(&format!("/proc/{pid1}/ns/net"));
+    let kill = s(sb.apply(&Fault::Kill {
+        nodes: vec![n1.clone()],
+    }))?;
+    let after_kill = state_name(s(sb.state(&n1))?);
+    let pid1_gone = !Path::new(&format!("/proc/{pid1}")).exists();
+    let exit = s(sb.exit_status(&n1))?.map(|x| x.to_string());
+    s(kill.heal())?;
+    let pid1b = s(sb.pid(&n1))?.ok_or("n1 not restarted")?;
+    let ns1b = ns_inode(&format!("/proc/{pid1b}/ns/net"));
+    let restarts = s(sb.restarts(&n1))?;
+    // Heal twice is harmless: a second restart of a running node changes nothing.
+    let pid1c = s(sb.restart(&n1))?;
+    let pid2 = s(sb.pid(&n2))?.ok_or("n2 has no pid")?;
+    let pause = s(sb.apply(&Fault::Pause {
+        nodes: vec![n2.clone()],
+    }))?;
+    let paused_stat = proc_state(pid2);
+    let paused_state = state_name(s(sb.state(&n2))?);
+    s(pause.heal())?;
+    let resumed_stat = proc_state(pid2);
+    // Dropping a guard heals as a backstop.
+    drop(s(sb.apply(&Fault::Pause {
+        nodes: vec![n2.clone()],
+    }))?);
+    let after_drop_stat = proc_state(pid2);
+    // A fault on an unknown node is an error naming it.
+    let unknown = sb
+        .apply(&Fault::Kill {
+            nodes: vec!["n9".into()],
+        })
+        .err()
+        .map(|e| e.to_string());
+    // heal_all restarts a node killed directly and resumes a paused one.
+    s(sb.kill(&NodeId::from("n3")))?;
+    s(sb.pause(&NodeId::from("n4")))?;
+    s(sb.heal_all())?;
+    let after_heal_all = [
+        state_name(s(sb.state(&"n3".into()))?),
+        state_name(s(sb.state(&"n4".into()))?),
+    ];
+    Ok(json!({
+        "pid1": pid1, "ns1": ns1, "after_kill": after_kill, "pid1_gone": pid1_gone,
+        "exit": exit, "pid1_restarted": pid1b, "ns1_restarted": ns1b, "restarts": restarts,
+        "restart_again_pid": pid1c, "paused_stat": paused_stat, "paused_state": paused_state,
+        "resumed_stat": resumed_stat, "after_drop_stat": after_drop_stat,
+        "unknown_node_error": unknown, "after_heal_all": after_heal_all,
+    }))
+}
+
+fn s<T>(x: nemesis::Result<T>) -> Res<T> {
+    x.map_err(|e| e.to_string())
+}
+
+fn proc_state(pid: u32) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    s.rfind(')')
+        .and_then(|i| s.get(i + 2..i + 3))
+        .unwrap_or("?")
+        .to_owned()
+}
