@@ -1,1 +1,158 @@
-//! checkers: see the crate docs (to be written by its owner).
+//! checkers: pure functions from a history to a verdict, with the evidence behind it.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`verdict`] | [`Verdict`]: JSON `true` / `false` / `"unknown"`, merged false > unknown > true |
+//! | [`tasks`] | lost / phantom / unexpected / not-done / recovered / duplicated tasks |
+//! | [`locks`] | split locks (overlapping certain holds) and fencing tokens that must grow |
+//! | [`stats`] | ok / fail / info counts per `f` |
+//! | [`compose`] | [`Results`]: every checker's result and the merged verdict |
+//! | [`summary`] | [`render_summary`]: the human summary |
+//! | [`evidence`] | [`OpEvidence`]: the index, time and process of an op that proves an anomaly |
+//!
+//! The checkers stream: [`check_file`] reads one op at a time (values left as raw JSON and
+//! decoded only where a checker needs them), so memory grows with the number of tasks and
+//! lock grants, not with the size of the file. The results JSON is documented in
+//! `docs/results-format.md`.
+//!
+//! ```
+//! use checkers::{check_ops, CheckOptions, Verdict};
+//! use histories::{Op, OpType, Process};
+//! use serde_json::json;
+//!
+//! let op = |index, process, kind, f: &str, value| Op {
+//!     index, time: index * 1000, process: Process::Client(process), kind,
+//!     f: f.into(), value, node: None, error: None,
+//! };
+//! let ops = vec![
+//!     op(0, 0, OpType::Invoke, "submit", json!({"task": "t1"})),
+//!     op(1, 0, OpType::Ok, "submit", json!({"task": "t1"})),
+//!     op(2, 1, OpType::Invoke, "read-tasks", json!(null)),
+//!     op(3, 1, OpType::Ok, "read-tasks", json!({"tasks": {}})),
+//! ];
+//! let results = check_ops(ops, &CheckOptions::default());
+//! assert_eq!(results.valid, Verdict::Invalid); // t1 was acknowledged, then lost
+//! assert_eq!(results.tasks.unwrap().lost[0].task, "t1");
+//! ```
+
+pub mod compose;
+pub mod evidence;
+pub mod locks;
+pub mod stats;
+pub mod summary;
+pub mod tasks;
+pub mod verdict;
+
+use std::path::Path;
+
+use histories::{HistoryError, HistoryReader, Op, OpRef, Warning};
+
+pub use compose::{ExtraResult, Results};
+pub use evidence::OpEvidence;
+pub use summary::render_summary;
+pub use verdict::Verdict;
+
+/// Options of the checkers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Tasks that ran more than once (`runs` > 1) make the history invalid. Default: false
+    /// (at-least-once: duplicates are reported but allowed).
+    pub exactly_once: bool,
+    /// At most this many anomalies of each kind are listed with their evidence (the counts
+    /// are always exact). Default: 1000.
+    pub max_evidence: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            exactly_once: false,
+            max_evidence: 1000,
+        }
+    }
+}
+
+/// All the built-in checkers, fed one op at a time. [`check_file`] and [`check_ops`] are
+/// built on it; use it directly to check ops as they are produced.
+pub struct Checker {
+    opts: CheckOptions,
+    ops: u64,
+    stats: stats::StatsChecker,
+    tasks: tasks::TasksChecker,
+    locks: locks::LocksChecker,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("opts", &self.opts)
+            .field("ops", &self.ops)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checker {
+    /// A checker that has seen no ops.
+    pub fn new(opts: &CheckOptions) -> Self {
+        Checker {
+            opts: opts.clone(),
+            ops: 0,
+            stats: Default::default(),
+            tasks: Default::default(),
+            locks: Default::default(),
+        }
+    }
+
+    /// Feeds the next op of the history (in index order).
+    pub fn observe(&mut self, op: &OpRef<'_>) {
+        self.ops += 1;
+        self.stats.observe(op);
+        self.tasks.observe(op);
+        self.locks.observe(op);
+    }
+
+    /// The results; `warnings` are the reader's (see [`HistoryReader::warnings`]).
+    pub fn finish(self, warnings: Vec<Warning>) -> Results {
+        Results::new(
+            self.ops,
+            warnings,
+            self.stats.finish(),
+            self.tasks.finish(&self.opts),
+            self.locks.finish(&self.opts),
+        )
+    }
+}
+
+/// Checks a history file, streaming it. A malformed history is an `Err` naming the file and
+/// line; a history with anomalies is `Ok` with an invalid verdict.
+pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
+    let mut reader = HistoryReader::open(path)?;
+    let mut checker = Checker::new(opts);
+    while let Some(op) = reader.next_ref() {
+        checker.observe(&op?);
+    }
+    Ok(checker.finish(reader.warnings().to_vec()))
+}
+
+/// Checks ops already in memory. They are assumed to follow the history rules (as
+/// [`HistoryReader`] validates them); ops that break them are ignored where they cannot be
+/// paired, never a panic.
+pub fn check_ops(ops: impl IntoIterator<Item = Op>, opts: &CheckOptions) -> Results {
+    let mut checker = Checker::new(opts);
+    for op in ops {
+        checker.observe(&op.as_ref());
+    }
+    checker.finish(Vec::new())
+}
+
+/// Reads and parses every op of a history without checking it; returns the number of ops.
+/// The baseline of the benchmark in docs/performance-check.md.
+pub fn parse_file(path: &Path) -> Result<u64, HistoryError> {
+    let mut reader = HistoryReader::open(path)?;
+    let mut n = 0;
+    while let Some(op) = reader.next_ref() {
+        std::hint::black_box(op?);
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,21 +1,158 @@
-//! `gauntlet check HISTORY`: run the checkers on a stored history.
+//! `gauntlet check HISTORY...`: run the checkers on stored histories.
+//!
+//! Each history gets its own verdict: a human summary (or, with `--json`, one results object a
+//! line, with a `"history"` field naming the file). The exit code is the worst of them:
+//! bad input (254) > invalid (1) > unknown (2) > valid (0). A malformed history is bad input,
+//! and the message names the file and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use checkers::{check_file, render_summary, CheckOptions, Results, Verdict};
 
 use crate::exit::{bad_input, Exit};
+
+/// Which checkers to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckerName {
+    /// stats, tasks and locks.
+    All,
+    /// Lost tasks (with stats).
+    Tasks,
+    /// Split locks and fencing tokens (with stats).
+    Locks,
+    /// Only the ok/fail/info counts.
+    Stats,
+}
 
 /// Flags of `gauntlet check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The history file (JSONL).
-    pub history: std::path::PathBuf,
-    /// Print the results JSON instead of a human summary.
+    /// The history files (JSONL), one or more.
+    #[arg(required = true, value_name = "HISTORY")]
+    pub histories: Vec<PathBuf>,
+    /// Print the results JSON (one object a line, per history) instead of a human summary.
     #[arg(long)]
     pub json: bool,
+    /// Tasks that ran more than once make the history invalid (default: at-least-once).
+    #[arg(long)]
+    pub exactly_once: bool,
+    /// The checkers whose verdicts count (repeatable).
+    #[arg(long = "checker", value_enum, default_value = "all")]
+    pub checkers: Vec<CheckerName>,
+    /// Only read and parse the histories (the benchmark baseline; see docs/performance-check.md).
+    #[arg(long, hide = true)]
+    pub parse_only: bool,
 }
 
 /// Runs `gauntlet check`.
 pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
-    Err(bad_input(format!(
-        "{}: gauntlet check is not built yet",
-        args.history.display()
-    )))
+    let opts = CheckOptions {
+        exactly_once: args.exactly_once,
+        ..CheckOptions::default()
+    };
+    let mut worst = Exit::Valid;
+    let mut errors: Vec<anyhow::Error> = Vec::new();
+    for path in &args.histories {
+        if args.parse_only {
+            match checkers::parse_file(path) {
+                Ok(n) => println!("{}: parsed {n} ops", path.display()),
+                Err(e) => errors.push(bad_input(e.to_string())),
+            }
+            continue;
+        }
+        match check_file(path, &opts) {
+            Ok(mut results) => {
+                select(&mut results, &args.checkers);
+                print(path, &results, args.json)?;
+                worst = worse(worst, exit_of(results.valid));
+            }
+            Err(e) => errors.push(bad_input(e.to_string())),
+        }
+    }
+    match errors.pop() {
+        Some(last) => {
+            for e in errors {
+                eprintln!("gauntlet: {e:#}");
+            }
+            Err(last)
+        }
+        None => Ok(worst),
+    }
+}
+
+/// Keeps only the chosen checkers' results and recomputes the verdict.
+fn select(results: &mut Results, chosen: &[CheckerName]) {
+    if chosen.contains(&CheckerName::All) {
+        return;
+    }
+    if !chosen.contains(&CheckerName::Tasks) {
+        results.tasks = None;
+    }
+    if !chosen.contains(&CheckerName::Locks) {
+        results.locks = None;
+    }
+    results.recompute();
+}
+
+/// A results object with the history's file name first, for `--json`.
+#[derive(serde::Serialize)]
+struct Named<'a> {
+    history: String,
+    #[serde(flatten)]
+    results: &'a Results,
+}
+
+fn print(path: &Path, results: &Results, json: bool) -> anyhow::Result<()> {
+    if json {
+        let named = Named {
+            history: path.display().to_string(),
+            results,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&named).context("encoding results")?
+        );
+    } else {
+        print!("{}: {}", path.display(), render_summary(results));
+    }
+    Ok(())
+}
+
+fn exit_of(v: Verdict) -> Exit {
+    match v {
+        Verdict::Valid => Exit::Valid,
+        Verdict::Invalid => Exit::Invalid,
+        Verdict::Unknown => Exit::Unknown,
+    }
+}
+
+/// invalid > unknown > valid.
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Valid => 0,
+        Exit::Unknown => 1,
+        Exit::Invalid => 2,
+        Exit::BadInput => 3,
+        Exit::Crash => 4,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_exit_order() {
+        // Proves invalid beats unknown beats valid when combining several histories.
+        assert_eq!(worse(Exit::Valid, Exit::Unknown), Exit::Unknown);
+        assert_eq!(worse(Exit::Invalid, Exit::Unknown), Exit::Invalid);
+        assert_eq!(worse(Exit::Unknown, Exit::Invalid), Exit::Invalid);
+        assert_eq!(worse(Exit::Valid, Exit::Valid), Exit::Valid);
+    }
 }

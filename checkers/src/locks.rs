@@ -1,0 +1,383 @@
+//! Split locks and fencing tokens.
+//!
+//! A client *certainly holds* a lock from its acquire's ok time until the earlier of its
+//! release's invoke time and its acquire's invoke time + `ttl_ms` (the lease may have run out
+//! from then on, whatever the client believes). Two certain holds of one lock by different
+//! processes that overlap are a *split lock*. Tokens must grow: if acquire A completed before
+//! acquire B was invoked (A's ok precedes B's invoke in the history), A's token must be
+//! smaller than B's; otherwise it is a *token regression*.
+//!
+//! Streaming: tokens are checked as acquires complete; holds (a few words each) are kept per
+//! lock and swept in start order at the end, keeping only the holds still running.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use histories::{OpRef, OpType, Process};
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::{Capped, OpEvidence};
+use crate::verdict::Verdict;
+use crate::CheckOptions;
+
+/// The `f` of a lock acquisition.
+pub const ACQUIRE: &str = "acquire";
+/// The `f` of a lock release.
+pub const RELEASE: &str = "release";
+
+/// One certain hold of a lock, with the ops that bound it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The holder.
+    pub process: Process,
+    /// The fencing token granted.
+    pub token: u64,
+    /// The acquire's invoke.
+    pub acquire_invoke: OpEvidence,
+    /// The acquire's ok: the hold starts at its time.
+    pub acquire_ok: OpEvidence,
+    /// The lease asked for.
+    pub ttl_ms: u64,
+    /// The release's invoke, if the holder released the lock.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub release_invoke: Option<OpEvidence>,
+    /// Start of the certain hold (ns): the acquire's ok time.
+    pub start: u64,
+    /// End of the certain hold (ns, exclusive): min(release invoke time, acquire invoke + ttl).
+    pub end: u64,
+}
+
+/// Two overlapping certain holds of one lock by different processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitLock {
+    /// The lock.
+    pub lock: String,
+    /// The hold that started first.
+    pub first: Hold,
+    /// The hold that started while `first` was certainly held.
+    pub second: Hold,
+    /// The overlap, `[from, to)` in ns.
+    pub overlap: [u64; 2],
+}
+
+/// An acquire that completed before another was invoked but got a token at least as large.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRegression {
+    /// The lock.
+    pub lock: String,
+    /// The acquire that completed first (ok op) with its token.
+    pub earlier: Grant,
+    /// The acquire invoked after `earlier` completed, whose token is not larger.
+    pub later: Grant,
+}
+
+/// A completed acquire, as token evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The acquire's invoke.
+    pub invoke: OpEvidence,
+    /// The acquire's ok.
+    pub ok: OpEvidence,
+    /// The token granted.
+    pub token: u64,
+}
+
+/// Counts of the locks checker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockCounts {
+    /// Distinct lock names.
+    pub locks: u64,
+    /// Acquires that completed ok.
+    pub acquired: u64,
+    /// Acquires that failed.
+    pub acquire_failed: u64,
+    /// Acquires with unknown outcome.
+    pub acquire_unknown: u64,
+    /// Releases invoked.
+    pub releases: u64,
+    /// Certain holds of positive length.
+    pub certain_holds: u64,
+    /// Split locks found.
+    pub split_locks: u64,
+    /// Token regressions found.
+    pub token_regressions: u64,
+}
+
+/// The verdict of the locks checker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocksResult {
+    /// The verdict.
+    pub valid: Verdict,
+    /// Why the verdict is unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Counts (exact, even where the lists are capped).
+    pub counts: LockCounts,
+    /// Split locks (sorted by the second hold's start; at most `max_evidence`).
+    pub split_locks: Vec<SplitLock>,
+    /// Token regressions (in history order; at most `max_evidence`).
+    pub token_regressions: Vec<TokenRegression>,
+}
+
+#[derive(Deserialize)]
+struct AcquireInvoke<'a> {
+    #[serde(borrow)]
+    lock: Cow<'a, str>,
+    ttl_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct AcquireOk {
+    token: u64,
+}
+
+#[derive(Deserialize)]
+struct ReleaseInvoke<'a> {
+    #[serde(borrow)]
+    lock: Cow<'a, str>,
+}
+
+struct PendingAcquire {
+    lock: usize,
+    ttl_ms: u64,
+    invoke: OpEvidence,
+    /// The largest-token grant of this lock completed before this invoke.
+    max_before: Option<Grant>,
+}
+
+#[derive(Default)]
+struct LockState {
+    name: String,
+    max_grant: Option<Grant>,
+    holds: Vec<Hold>,
+}
+
+/// Streaming state of the locks checker.
+#[derive(Default)]
+pub(crate) struct LocksChecker {
+    seen: bool,
+    names: HashMap<String, usize>,
+    locks: Vec<LockState>,
+    pending: HashMap<Process, PendingAcquire>,
+    /// The hold a process currently has on a lock: (lock, index into its holds).
+    active: HashMap<(Process, usize), usize>,
+    counts: LockCounts,
+    regressions: Capped<TokenRegression>,
+    errors: Vec<String>,
+    error_count: u64,
+}
+
+impl LocksChecker {
+    pub fn observe(&mut self, op: &OpRef<'_>) {
+        let f: &str = &op.f;
+        if f != ACQUIRE && f != RELEASE {
+            return;
+        }
+        self.seen = true;
+        match (f, op.kind) {
+            (ACQUIRE, OpType::Invoke) => self.acquire_invoke(op),
+            (ACQUIRE, _) => self.acquire_done(op),
+            (RELEASE, OpType::Invoke) => self.release_invoke(op),
+            _ => {}
+        }
+    }
+
+    fn lock_id(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.names.get(name) {
+            return i;
+        }
+        let i = self.locks.len();
+        self.names.insert(name.to_string(), i);
+        self.locks.push(LockState {
+            name: name.to_string(),
+            ..LockState::default()
+        });
+        i
+    }
+
+    fn error(&mut self, msg: String) {
+        self.error_count += 1;
+        if self.errors.len() < 10 {
+            self.errors.push(msg);
+        }
+    }
+
+    fn acquire_invoke(&mut self, op: &OpRef<'_>) {
+        match op.value.decode::<AcquireInvoke<'_>>() {
+            Ok(v) => {
+                let lock = self.lock_id(&v.lock);
+                let max_before = self.locks[lock].max_grant;
+                self.pending.insert(
+                    op.process,
+                    PendingAcquire {
+                        lock,
+                        ttl_ms: v.ttl_ms,
+                        invoke: OpEvidence::of(op),
+                        max_before,
+                    },
+                );
+            }
+            Err(e) => self.error(format!(
+                "acquire at index {}: value must be {{\"lock\": NAME, \"ttl_ms\": N}}: {e}",
+                op.index
+            )),
+        }
+    }
+
+    fn acquire_done(&mut self, op: &OpRef<'_>) {
+        let Some(p) = self.pending.remove(&op.process) else {
+            return;
+        };
+        match op.kind {
+            OpType::Fail => self.counts.acquire_failed += 1,
+            OpType::Info => self.counts.acquire_unknown += 1,
+            _ => {}
+        }
+        if op.kind != OpType::Ok {
+            return;
+        }
+        self.counts.acquired += 1;
+        let token = match op.value.decode::<AcquireOk>() {
+            Ok(v) => v.token,
+            Err(e) => {
+                return self.error(format!(
+                    "acquire ok at index {}: value must carry \"token\": N: {e}",
+                    op.index
+                ))
+            }
+        };
+        let grant = Grant {
+            invoke: p.invoke,
+            ok: OpEvidence::of(op),
+            token,
+        };
+        let state = &mut self.locks[p.lock];
+        if let Some(earlier) = p.max_before {
+            if earlier.token >= token {
+                self.regressions.push(TokenRegression {
+                    lock: state.name.clone(),
+                    earlier,
+                    later: grant,
+                });
+            }
+        }
+        if state.max_grant.is_none_or(|g| g.token < token) {
+            state.max_grant = Some(grant);
+        }
+        let lease_end = p
+            .invoke
+            .time
+            .saturating_add(p.ttl_ms.saturating_mul(1_000_000));
+        state.holds.push(Hold {
+            process: op.process,
+            token,
+            acquire_invoke: p.invoke,
+            acquire_ok: grant.ok,
+            ttl_ms: p.ttl_ms,
+            release_invoke: None,
+            start: op.time,
+            end: lease_end,
+        });
+        let idx = state.holds.len() - 1;
+        self.active.insert((op.process, p.lock), idx);
+    }
+
+    fn release_invoke(&mut self, op: &OpRef<'_>) {
+        self.counts.releases += 1;
+        let v = match op.value.decode::<ReleaseInvoke<'_>>() {
+            Ok(v) => v,
+            Err(e) => {
+                return self.error(format!(
+                    "release at index {}: value must be {{\"lock\": NAME, \"token\": N}}: {e}",
+                    op.index
+                ))
+            }
+        };
+        let Some(&lock) = self.names.get(v.lock.as_ref()) else {
+            return;
+        };
+        if let Some(idx) = self.active.remove(&(op.process, lock)) {
+            let hold = &mut self.locks[lock].holds[idx];
+            hold.end = hold.end.min(op.time);
+            hold.release_invoke = Some(OpEvidence::of(op));
+        }
+    }
+
+    /// The result; `None` when the history has no lock operations at all.
+    pub fn finish(mut self, opts: &CheckOptions) -> Option<LocksResult> {
+        if !self.seen {
+            return None;
+        }
+        let mut splits = Capped::new();
+        for state in &self.locks {
+            sweep(state, &mut splits, &mut self.counts.certain_holds);
+        }
+        self.counts.locks = self.locks.len() as u64;
+        let cap = opts.max_evidence;
+        let (split_locks, n_splits) = splits.finish(cap, |a: &SplitLock, b: &SplitLock| {
+            (
+                a.second.start,
+                a.second.acquire_ok.index,
+                a.first.acquire_ok.index,
+            )
+                .cmp(&(
+                    b.second.start,
+                    b.second.acquire_ok.index,
+                    b.first.acquire_ok.index,
+                ))
+        });
+        let (token_regressions, n_reg) = self
+            .regressions
+            .finish(cap, |a, b| a.later.ok.index.cmp(&b.later.ok.index));
+        self.counts.split_locks = n_splits;
+        self.counts.token_regressions = n_reg;
+        let mut reasons = Vec::new();
+        if self.error_count > 0 {
+            reasons.push(format!(
+                "{} malformed lock op(s), e.g. {}",
+                self.error_count,
+                self.errors.join("; ")
+            ));
+        }
+        let valid = if n_splits + n_reg > 0 {
+            Verdict::Invalid
+        } else if !reasons.is_empty() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        Some(LocksResult {
+            valid,
+            reasons,
+            counts: self.counts,
+            split_locks,
+            token_regressions,
+        })
+    }
+}
+
+/// Finds every overlapping pair of certain holds of one lock by different processes.
+/// Holds are pushed in ok order, which is start order (time is non-decreasing).
+fn sweep(state: &LockState, out: &mut Capped<SplitLock>, holds: &mut u64) {
+    // Holds still certainly held at the current start time. Normally at most one.
+    let mut running: BTreeMap<usize, u64> = BTreeMap::new(); // hold index -> end
+    for (i, h) in state.holds.iter().enumerate() {
+        if h.end <= h.start {
+            continue; // the lease ran out before the grant was known: no certain hold
+        }
+        *holds += 1;
+        running.retain(|_, end| *end > h.start);
+        for &j in running.keys() {
+            let a = &state.holds[j];
+            if a.process != h.process {
+                out.push(SplitLock {
+                    lock: state.name.clone(),
+                    first: a.clone(),
+                    second: h.clone(),
+                    overlap: [h.start, a.end.min(h.end)],
+                });
+            }
+        }
+        running.insert(i, h.end);
+    }
+}
