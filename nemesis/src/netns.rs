@@ -185,10 +185,12 @@ pub fn controller_namespace_entered() -> bool {
 pub(crate) struct NodeNs {
     pub fd: OwnedFd,
     pub probe: std::net::UdpSocket,
+    /// A NETLINK_ROUTE socket bound to this namespace (the route backend's channel).
+    pub rtnl: OwnedFd,
 }
 
 /// Makes `n` fresh network namespaces as children of the controller's, each with a UDP
-/// probe socket bound inside it. Runs on a short-lived thread: `unshare(CLONE_NEWNET)`
+/// probe socket and an rtnetlink socket made inside it. Runs on a short-lived thread: `unshare(CLONE_NEWNET)`
 /// moves only the calling thread, so the controller's other threads are unaffected, and the
 /// thread's own namespace does not matter once it exits (the fds keep the namespaces alive).
 pub(crate) fn make_node_namespaces(n: usize) -> Result<Vec<NodeNs>> {
@@ -209,7 +211,9 @@ pub(crate) fn make_node_namespaces(n: usize) -> Result<Vec<NodeNs>> {
                 probe
                     .set_nonblocking(true)
                     .map_err(|e| Error::io("set a probe socket non-blocking", e))?;
-                out.push(NodeNs { fd, probe });
+                let rtnl = crate::partition::route::open_rtnl()
+                    .map_err(|e| Error::io("open rtnetlink in a node namespace", e))?;
+                out.push(NodeNs { fd, probe, rtnl });
             }
             Ok(out)
         })

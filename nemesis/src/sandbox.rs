@@ -103,6 +103,7 @@ struct Net {
     backend: PartitionBackend,
     ns: Vec<Arc<OwnedFd>>,
     probes: Vec<UdpSocket>,
+    rtnl: Vec<OwnedFd>,
     ctl_probe: UdpSocket,
     /// Active partitions by guard id, as cut (sender, receiver) index pairs.
     partitions: BTreeMap<u64, BTreeSet<(usize, usize)>>,
@@ -413,6 +414,7 @@ fn build_net(
         backend,
         ns: Vec::new(),
         probes: Vec::new(),
+        rtnl: Vec::new(),
         ctl_probe: UdpSocket::bind(("0.0.0.0", 0))
             .map_err(|e| Error::io("bind the controller probe socket", e))?,
         partitions: BTreeMap::new(),
@@ -425,6 +427,7 @@ fn build_net(
     for ns in node_ns {
         net.ns.push(Arc::new(ns.fd));
         net.probes.push(ns.probe);
+        net.rtnl.push(ns.rtnl);
     }
     let pending: Vec<_> = net
         .ns
@@ -625,33 +628,65 @@ impl Inner {
                 touch.insert(*i);
             }
         }
-        let mut pending = Vec::new();
-        for &i in &touch {
-            let peers = want.get(&i).unwrap_or(&empty);
-            let (prog, args, input) = partition::script(
-                net.backend,
-                peers,
-                |p| node_ip(NetMode::Namespaces, p),
-                CONTROLLER_ADDR,
-            );
-            pending.push((
-                i,
-                netns::start_in(net.ns[i].as_raw_fd(), prog, &args, Some(&input)),
-            ));
-        }
         let mut first_err = None;
-        for (i, p) in pending {
-            match p.and_then(|p| p.finish()) {
-                Ok(_) => {
-                    net.dirty.remove(&i);
-                    match want.get(&i) {
-                        Some(s) => net.installed.insert(i, s.clone()),
-                        None => net.installed.remove(&i),
+        let mut done = |net: &mut Net, i: usize, r: Result<()>| match r {
+            Ok(()) => {
+                net.dirty.remove(&i);
+                match want.get(&i) {
+                    Some(s) => net.installed.insert(i, s.clone()),
+                    None => net.installed.remove(&i),
+                };
+            }
+            Err(e) => {
+                net.dirty.insert(i);
+                first_err.get_or_insert(e);
+            }
+        };
+        let ip = |p: usize| node_ip(NetMode::Namespaces, p);
+        match net.backend {
+            PartitionBackend::Route => {
+                for &i in &touch {
+                    let wanted: BTreeSet<Ipv4Addr> = want
+                        .get(&i)
+                        .unwrap_or(&empty)
+                        .iter()
+                        .map(|p| ip(*p))
+                        .collect();
+                    // A dirty node may hold any peer route: remove them all.
+                    let remove: BTreeSet<Ipv4Addr> = if net.dirty.contains(&i) {
+                        (0..self.nodes.len()).filter(|p| *p != i).map(ip).collect()
+                    } else {
+                        net.installed
+                            .get(&i)
+                            .unwrap_or(&empty)
+                            .iter()
+                            .map(|p| ip(*p))
+                            .collect()
                     };
+                    let r = partition::route::set_routes(
+                        &net.rtnl[i],
+                        &wanted,
+                        &remove,
+                        CONTROLLER_ADDR,
+                    )
+                    .map_err(|e| {
+                        Error::io(format!("set partition routes of node {}", self.nodes[i]), e)
+                    });
+                    done(net, i, r);
                 }
-                Err(e) => {
-                    net.dirty.insert(i);
-                    first_err.get_or_insert(e);
+            }
+            PartitionBackend::Iptables => {
+                let mut pending = Vec::new();
+                for &i in &touch {
+                    let (prog, args, input) =
+                        partition::iptables_command(want.get(&i).unwrap_or(&empty), ip);
+                    pending.push((
+                        i,
+                        netns::start_in(net.ns[i].as_raw_fd(), prog, &args, Some(&input)),
+                    ));
+                }
+                for (i, p) in pending {
+                    done(net, i, p.and_then(|p| p.finish()).map(|_| ()));
                 }
             }
         }

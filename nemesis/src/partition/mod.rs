@@ -2,11 +2,12 @@
 //!
 //! | backend | where it acts | needs |
 //! | --- | --- | --- |
-//! | [`PartitionBackend::Route`] (default) | the *sender's* namespace: a /32 route per cut peer toward the controller's bridge address, which does not forward (`ip_forward=0`), so the packet is dropped without any ICMP | the kernel and `ip` |
+//! | [`PartitionBackend::Route`] (default) | the *sender's* namespace: a /32 route per cut peer toward the controller's bridge address, which does not forward (`ip_forward=0`), so the packet is dropped without any ICMP; set over rtnetlink, no fork | the kernel only |
 //! | [`PartitionBackend::Iptables`] | the *receiver's* namespace: `-A INPUT -s PEER -j DROP`, as Jepsen does | `iptables-restore` on `PATH` |
 //!
-//! Both are idempotent: a node's whole partition state is rewritten at once, so applying or
-//! healing twice leaves the same state.
+//! Both are idempotent: a node's partition state is rewritten to the wanted set (absent routes
+//! deleted without error, the iptables table replaced whole), so applying or healing twice
+//! leaves the same state.
 
 pub(crate) mod iptables;
 pub(crate) mod route;
@@ -104,23 +105,12 @@ pub(crate) fn per_node(backend: PartitionBackend, cut: &BTreeSet<(usize, usize)>
     out
 }
 
-/// The full partition state of one node namespace, as the program and stdin that set it.
-pub(crate) fn script(
-    backend: PartitionBackend,
+/// The iptables state of one node namespace, as the program, args and stdin that set it.
+pub(crate) fn iptables_command(
     peers: &BTreeSet<usize>,
     addr: impl Fn(usize) -> Ipv4Addr,
-    gateway: Ipv4Addr,
 ) -> (&'static str, Vec<&'static str>, String) {
-    match backend {
-        PartitionBackend::Route => (
-            "ip",
-            vec!["-batch", "-"],
-            route::script(peers, addr, gateway),
-        ),
-        PartitionBackend::Iptables => {
-            (iptables::RESTORE, vec!["-w"], iptables::script(peers, addr))
-        }
-    }
+    (iptables::RESTORE, vec!["-w"], iptables::script(peers, addr))
 }
 
 #[cfg(test)]
