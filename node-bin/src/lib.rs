@@ -1,1 +1,10 @@
-//! node-bin: the leaderless cluster node under test.
+//! node-bin: `gauntlet-node`, the leaderless cluster node under test.
+//!
+//! - [`core`]: the sans-IO state machines (CASPaxos registers, SWIM membership, locks, tasks,
+//!   the acceptor log format), unit-tested without sockets or sleeps.
+//! - [`shell`]: the tokio shell: UDP between peers, HTTP/JSON for clients, the fsync'd log.
+//!
+//! The HTTP API is documented in `docs/node-api.md`; planted bugs in `docs/planted-bugs.md`.
+
+pub mod core;
+pub mod shell;

@@ -1,0 +1,19 @@
+//! The sans-IO core: state machines that take messages, ticks and client commands and return
+//! messages, replies and log records. No sockets, no clocks, no thread RNG in here.
+//!
+//! - [`message`]: ids, ballots, register values, peer messages
+//! - [`paxos`]: CASPaxos acceptor and proposer
+//! - [`locks`] / [`tasks`]: what each register operation decides
+//! - [`membership`] / [`suspicion`]: SWIM
+//! - [`wal`]: acceptor log records, framing, replay
+//! - [`node`]: everything wired together behind `step(now, input, &mut out)`
+
+pub mod decision;
+pub mod locks;
+pub mod membership;
+pub mod message;
+pub mod node;
+pub mod paxos;
+pub mod suspicion;
+pub mod tasks;
+pub mod wal;

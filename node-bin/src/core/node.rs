@@ -1,0 +1,768 @@
+//! The whole node as one sans-IO state machine: `step(now, input, &mut out)`.
+//!
+//! It wires the acceptor, the proposer, SWIM membership, lock and task operations and the
+//! task runner together. Outputs are messages, client replies and log records; the shell must
+//! make every `Persist` durable before it carries out any later `Send` or `Reply`.
+
+use super::decision::{Decision, Outcome};
+use super::locks::{self, LockOp};
+use super::membership::{Membership, SwimTiming};
+use super::message::{
+    lock_key, task_key, Ballot, Key, Liveness, NodeId, OpId, PeerMsg, TaskState, TaskVal, Value,
+};
+use super::paxos::{Acceptor, Event, Proposer, ProposerTiming, View};
+use super::tasks::{self, failover_rank, Job, Runner, TaskOp};
+use super::wal::Record;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Planted bugs (all off by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bugs {
+    /// Ack a submit after an in-memory write only; replicate a second later.
+    pub ack_before_quorum: bool,
+    /// Grant and release locks from the local acceptor's state only.
+    pub lock_without_quorum: bool,
+    /// Acceptors report lock ages four times too large (leases expire at ttl/4).
+    pub early_lease_expiry: bool,
+    /// Failover re-claims from the local copy instead of the current value, only after the
+    /// holder has been dead a whole claim lease, and a restarted node forgets its claims.
+    pub failover_skips_cas: bool,
+}
+
+/// Node timing.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub swim: SwimTiming,
+    pub proposer: ProposerTiming,
+    /// A claim not renewed for this long may be taken over. Default 3 s.
+    pub claim_lease: Duration,
+    /// How often the node scans for tasks to fail over. Default 250 ms.
+    pub scan_period: Duration,
+    /// Deadline of a client operation. Default 3 s.
+    pub op_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            swim: SwimTiming::default(),
+            proposer: ProposerTiming::default(),
+            claim_lease: Duration::from_secs(3),
+            scan_period: Duration::from_millis(250),
+            op_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Static configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: NodeId,
+    /// All configured members, this node included.
+    pub members: Vec<NodeId>,
+    /// Boot generation (grows with every start; persisted by the shell).
+    pub gen: u64,
+    pub seed: u64,
+    pub bugs: Bugs,
+    pub timing: Timing,
+}
+
+/// A client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCmd {
+    Acquire {
+        lock: String,
+        client: String,
+        ttl_ms: u64,
+    },
+    Release {
+        lock: String,
+        client: String,
+        token: u64,
+    },
+    Submit {
+        id: String,
+        work_ms: u64,
+    },
+    GetTask {
+        id: String,
+    },
+    Members,
+    /// This node's acceptor copy of every task register (one part of a quorum read).
+    Snapshot,
+}
+
+/// Why a client request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Conflict,
+    Unavailable,
+    Timeout,
+}
+
+/// One member as `GET /members` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    pub id: NodeId,
+    pub state: Liveness,
+    pub incarnation: u64,
+    pub load: u64,
+}
+
+/// A reply to a client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientResp {
+    Granted {
+        token: u64,
+    },
+    Released,
+    Submitted,
+    Task(Option<TaskVal>),
+    Members(Vec<MemberView>),
+    Snapshot(Vec<(String, Ballot, TaskVal)>),
+    Error {
+        kind: ErrorKind,
+        message: String,
+        definite: bool,
+    },
+}
+
+/// Inputs of the state machine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Tick,
+    Peer { from: NodeId, msg: PeerMsg },
+    Client { req: u64, cmd: ClientCmd },
+}
+
+/// Outputs of the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send { to: NodeId, msg: PeerMsg },
+    Reply { req: u64, resp: ClientResp },
+    Persist(Record),
+}
+
+#[derive(Debug, Clone)]
+enum Origin {
+    Client(u64),
+    Claim,
+    Renew,
+    Done,
+    Replicate,
+}
+
+#[derive(Debug, Clone)]
+enum RegOp {
+    Lock(LockOp),
+    Task(TaskOp),
+}
+
+#[derive(Debug)]
+struct Pending {
+    origin: Origin,
+    key: Key,
+    op: RegOp,
+    /// What to report once the accept round commits.
+    result: Option<Result<Outcome, String>>,
+    written: Option<Value>,
+    real_accept_sent: bool,
+}
+
+/// The node state machine.
+#[derive(Debug)]
+pub struct Node {
+    cfg: Config,
+    acceptor: Acceptor,
+    proposer: Proposer,
+    membership: Membership,
+    runner: Runner,
+    pending: BTreeMap<u64, Pending>,
+    inbox: VecDeque<PeerMsg>,
+    next_scan: Duration,
+    unreplicated: BTreeMap<String, (u64, Duration)>,
+    /// When this node first saw each member dead (for failover staggering).
+    dead_since: BTreeMap<NodeId, Duration>,
+}
+
+const SCAN_CLAIMS_IN_FLIGHT: usize = 64;
+
+impl Node {
+    /// Builds a node from its configuration and the records replayed from its log.
+    pub fn new(cfg: Config, records: Vec<Record>, now: Duration) -> Node {
+        let mut acceptor = Acceptor::from_records(records, now);
+        acceptor.early_lease_expiry = cfg.bugs.early_lease_expiry;
+        let rng = |salt: u64| ChaCha8Rng::seed_from_u64(cfg.seed ^ salt);
+        let proposer = Proposer::new(
+            cfg.id.clone(),
+            cfg.gen,
+            cfg.members.clone(),
+            rng(0x9e37_79b9),
+            cfg.timing.proposer.clone(),
+        );
+        let others = cfg
+            .members
+            .iter()
+            .filter(|m| **m != cfg.id)
+            .cloned()
+            .collect();
+        let membership = Membership::new(
+            cfg.id.clone(),
+            cfg.gen,
+            others,
+            now,
+            rng(0x85eb_ca6b),
+            cfg.timing.swim.clone(),
+        );
+        Node {
+            acceptor,
+            proposer,
+            membership,
+            runner: Runner::default(),
+            pending: BTreeMap::new(),
+            inbox: VecDeque::new(),
+            next_scan: now + cfg.timing.scan_period,
+            unreplicated: BTreeMap::new(),
+            dead_since: BTreeMap::new(),
+            cfg,
+        }
+    }
+
+    pub fn id(&self) -> &NodeId {
+        &self.cfg.id
+    }
+
+    /// Current load: tasks running here plus claims in flight.
+    pub fn load(&self) -> u64 {
+        let claims = self
+            .pending
+            .values()
+            .filter(|p| matches!(p.origin, Origin::Claim))
+            .count();
+        self.runner.load() + claims as u64
+    }
+
+    /// The acceptor's slots as log records (for compaction).
+    pub fn records(&self) -> Vec<Record> {
+        self.acceptor.records()
+    }
+
+    pub fn live_keys(&self) -> usize {
+        self.acceptor.slots.len()
+    }
+
+    /// Membership changes since the last call (the shell logs them).
+    pub fn take_membership_changes(&mut self) -> Vec<super::membership::Change> {
+        self.membership.take_changes()
+    }
+
+    /// Advances the state machine by one input.
+    pub fn step(&mut self, now: Duration, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Tick => self.tick(now, out),
+            Input::Peer { from, msg } => self.on_peer(now, &from, msg, out),
+            Input::Client { req, cmd } => self.on_client(now, req, cmd, out),
+        }
+        while let Some(msg) = self.inbox.pop_front() {
+            let me = self.cfg.id.clone();
+            self.on_peer(now, &me, msg, out);
+        }
+    }
+
+    fn send_all(&mut self, msgs: Vec<(NodeId, PeerMsg)>, out: &mut Vec<Output>) {
+        for (to, msg) in msgs {
+            if to == self.cfg.id {
+                self.inbox.push_back(msg);
+            } else {
+                out.push(Output::Send { to, msg });
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Duration, out: &mut Vec<Output>) {
+        let mut msgs = Vec::new();
+        let load = self.load();
+        self.membership.tick(now, load, &mut msgs);
+        for ev in self.proposer.tick(now, &mut msgs) {
+            self.on_event(now, ev, &mut msgs, out);
+        }
+        self.tick_runner(now, &mut msgs, out);
+        self.tick_unreplicated(now, &mut msgs);
+        if now >= self.next_scan {
+            self.next_scan = now + self.cfg.timing.scan_period;
+            self.scan(now, &mut msgs);
+        }
+        self.send_all(msgs, out);
+    }
+
+    fn on_peer(&mut self, now: Duration, from: &NodeId, msg: PeerMsg, out: &mut Vec<Output>) {
+        let mut msgs = Vec::new();
+        match msg {
+            PeerMsg::Prepare { key, ballot, pid } => {
+                let (reply, rec) = self.acceptor.on_prepare(now, &key, &ballot, pid);
+                out.extend(rec.map(Output::Persist));
+                msgs.push((from.clone(), reply));
+            }
+            PeerMsg::Accept {
+                key,
+                ballot,
+                pid,
+                value,
+            } => {
+                let (reply, rec) = self.acceptor.on_accept(now, &key, &ballot, pid, &value);
+                out.extend(rec.map(Output::Persist));
+                msgs.push((from.clone(), reply));
+            }
+            PeerMsg::Promise {
+                ballot,
+                pid,
+                ok,
+                promised,
+                accepted,
+                ..
+            } => {
+                if let Some(ev) = self
+                    .proposer
+                    .on_promise(now, from, pid, &ballot, ok, &promised, accepted)
+                {
+                    self.on_event(now, ev, &mut msgs, out);
+                }
+            }
+            PeerMsg::Accepted {
+                ballot,
+                pid,
+                ok,
+                promised,
+                ..
+            } => {
+                if let Some(ev) = self
+                    .proposer
+                    .on_accepted(now, from, pid, &ballot, ok, &promised, &mut msgs)
+                {
+                    self.on_event(now, ev, &mut msgs, out);
+                }
+            }
+            PeerMsg::Assign { id } => self.start_claim(now, &id, true, false, &mut msgs),
+            other => {
+                let load = self.load();
+                self.membership
+                    .on_message(now, from, &other, load, &mut msgs);
+            }
+        }
+        self.send_all(msgs, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        now: Duration,
+        origin: Origin,
+        key: Key,
+        op: RegOp,
+        fast: Option<Value>,
+        deadline: Duration,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+    ) -> u64 {
+        let real = fast.is_some();
+        let pid = self.proposer.start(now, key.clone(), deadline, fast, msgs);
+        let p = Pending {
+            origin,
+            key,
+            op,
+            result: None,
+            written: None,
+            real_accept_sent: real,
+        };
+        self.pending.insert(pid, p);
+        pid
+    }
+
+    fn on_event(
+        &mut self,
+        now: Duration,
+        ev: Event,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+        out: &mut Vec<Output>,
+    ) {
+        match ev {
+            Event::Ready { pid, view } => self.decide(now, pid, view, msgs, out),
+            Event::Committed { pid } => {
+                if let Some(p) = self.pending.remove(&pid) {
+                    let result = p.result.clone().unwrap_or(Ok(Outcome::Submitted));
+                    self.complete(now, p, result, msgs, out);
+                }
+            }
+            Event::Failed { pid, .. } => {
+                if let Some(p) = self.pending.remove(&pid) {
+                    self.failed(p, out);
+                }
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        now: Duration,
+        pid: u64,
+        view: View,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(p) = self.pending.get(&pid) else {
+            self.proposer.finish(now, pid, msgs);
+            return;
+        };
+        let me = OpId {
+            node: self.cfg.id.clone(),
+            gen: self.cfg.gen,
+            seq: pid,
+        };
+        let decision = match &p.op {
+            RegOp::Lock(op) => locks::decide(op, &view, &me),
+            RegOp::Task(op) => self.decide_task(op, &view, &p.key),
+        };
+        let p = self.pending.get_mut(&pid).expect("looked up above");
+        let (result, write) = match decision {
+            Decision::Write(v, o) => (Ok(o), Some((v, true))),
+            Decision::Keep(o) => (Ok(o), None),
+            Decision::Reject(why) => (Err(why), None),
+        };
+        // Write the current value back when the quorum disagreed, so lagging acceptors catch
+        // up (an identity write: it changes nothing and keeps every acceptor's lease age).
+        let write = write.or_else(|| {
+            (!view.all_agree)
+                .then(|| view.current.clone().map(|v| (v, false)))
+                .flatten()
+        });
+        match write {
+            Some((value, real)) => {
+                p.real_accept_sent |= real;
+                p.result = Some(result);
+                if real {
+                    p.written = Some(value.clone());
+                }
+                self.proposer.accept(now, pid, value, real, msgs);
+            }
+            None => {
+                self.proposer.finish(now, pid, msgs);
+                let p = self.pending.remove(&pid).expect("looked up above");
+                self.complete(now, p, result, msgs, out);
+            }
+        }
+    }
+
+    fn decide_task(&self, op: &TaskOp, view: &View, key: &Key) -> Decision {
+        if self.cfg.bugs.failover_skips_cas {
+            if let TaskOp::Claim {
+                owner_dead: true,
+                by,
+                ..
+            } = op
+            {
+                // Planted bug: trust the local copy instead of the value the quorum returned.
+                if let Some(Value::Task(local)) = self.acceptor.value(key) {
+                    let mut t = local.clone();
+                    t.state = TaskState::Running;
+                    t.owner = Some(by.clone());
+                    t.runs += 1;
+                    t.claim += 1;
+                    let c = t.claim;
+                    return Decision::Write(Value::Task(t), Outcome::Claimed(c));
+                }
+            }
+        }
+        tasks::decide(op, view)
+    }
+
+    fn complete(
+        &mut self,
+        now: Duration,
+        p: Pending,
+        result: Result<Outcome, String>,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+        out: &mut Vec<Output>,
+    ) {
+        let id = p.key.strip_prefix("t/").unwrap_or(&p.key).to_string();
+        match p.origin {
+            Origin::Client(req) => {
+                let resp = client_resp(result, p.real_accept_sent);
+                if resp == ClientResp::Submitted {
+                    self.assign(now, &id, msgs);
+                }
+                out.push(Output::Reply { req, resp });
+            }
+            Origin::Replicate => {
+                if result.is_ok() {
+                    self.assign(now, &id, msgs);
+                }
+            }
+            Origin::Claim => {
+                if let (Ok(Outcome::Claimed(claim)), Some(Value::Task(t))) = (&result, &p.written) {
+                    let job = Job {
+                        claim: *claim,
+                        finish_at: now + Duration::from_millis(t.work_ms),
+                        next_renew: now + self.cfg.timing.claim_lease / 3,
+                        in_flight: false,
+                    };
+                    self.runner.jobs.insert(id, job);
+                }
+            }
+            Origin::Renew => match result {
+                Ok(Outcome::Renewed(c)) => {
+                    if let Some(j) = self.runner.jobs.get_mut(&id) {
+                        j.claim = c;
+                        j.next_renew = now + self.cfg.timing.claim_lease / 3;
+                        j.in_flight = false;
+                    }
+                }
+                _ => {
+                    self.runner.jobs.remove(&id);
+                }
+            },
+            Origin::Done => {
+                self.runner.jobs.remove(&id);
+            }
+        }
+    }
+
+    fn failed(&mut self, p: Pending, out: &mut Vec<Output>) {
+        let id = p.key.strip_prefix("t/").unwrap_or(&p.key).to_string();
+        match p.origin {
+            Origin::Client(req) => {
+                let resp = if p.real_accept_sent {
+                    ClientResp::Error {
+                        kind: ErrorKind::Timeout,
+                        message:
+                            "timed out after sending accepts; the operation may have taken effect"
+                                .into(),
+                        definite: false,
+                    }
+                } else {
+                    ClientResp::Error {
+                        kind: ErrorKind::Unavailable,
+                        message: "no quorum reached before the deadline; nothing was written"
+                            .into(),
+                        definite: true,
+                    }
+                };
+                out.push(Output::Reply { req, resp });
+            }
+            Origin::Renew | Origin::Done => {
+                if let Some(j) = self.runner.jobs.get_mut(&id) {
+                    j.in_flight = false;
+                }
+            }
+            Origin::Replicate => {
+                let due = Duration::ZERO;
+                if let RegOp::Task(TaskOp::Submit { work_ms }) = p.op {
+                    self.unreplicated.insert(id, (work_ms, due));
+                }
+            }
+            Origin::Claim => {}
+        }
+    }
+
+    /// After a submit: hand the task to the less loaded of two random alive members.
+    fn assign(&mut self, now: Duration, id: &str, msgs: &mut Vec<(NodeId, PeerMsg)>) {
+        let load = self.load();
+        let to = self.membership.pick_by_load(load);
+        if to == self.cfg.id {
+            self.start_claim(now, id, true, false, msgs);
+        } else {
+            msgs.push((to, PeerMsg::Assign { id: id.to_string() }));
+        }
+    }
+
+    fn start_claim(
+        &mut self,
+        now: Duration,
+        id: &str,
+        assigned: bool,
+        owner_dead: bool,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+    ) {
+        let key = task_key(id);
+        if self.runner.jobs.contains_key(id) || self.proposer.busy(&key) {
+            return;
+        }
+        let op = TaskOp::Claim {
+            by: self.cfg.id.clone(),
+            assigned,
+            owner_dead,
+            claim_lease_ms: self.cfg.timing.claim_lease.as_millis() as u64,
+        };
+        let deadline = now + self.cfg.timing.op_timeout;
+        self.start(
+            now,
+            Origin::Claim,
+            key,
+            RegOp::Task(op),
+            None,
+            deadline,
+            msgs,
+        );
+    }
+
+    fn tick_runner(
+        &mut self,
+        now: Duration,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+        _out: &mut [Output],
+    ) {
+        let mut starts = Vec::new();
+        for (id, job) in self.runner.jobs.iter_mut() {
+            if job.in_flight {
+                continue;
+            }
+            if now >= job.finish_at {
+                job.in_flight = true;
+                starts.push((
+                    id.clone(),
+                    Origin::Done,
+                    TaskOp::Done {
+                        by: self.cfg.id.clone(),
+                    },
+                ));
+            } else if now >= job.next_renew {
+                job.in_flight = true;
+                let op = TaskOp::Renew {
+                    by: self.cfg.id.clone(),
+                    claim: job.claim,
+                };
+                starts.push((id.clone(), Origin::Renew, op));
+            }
+        }
+        for (id, origin, op) in starts {
+            let deadline = now + self.cfg.timing.claim_lease / 3;
+            self.start(
+                now,
+                origin,
+                task_key(&id),
+                RegOp::Task(op),
+                None,
+                deadline,
+                msgs,
+            );
+        }
+    }
+
+    fn tick_unreplicated(&mut self, now: Duration, msgs: &mut Vec<(NodeId, PeerMsg)>) {
+        let due: Vec<String> = self
+            .unreplicated
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            let (work_ms, _) = self.unreplicated.remove(&id).expect("listed above");
+            let op = RegOp::Task(TaskOp::Submit { work_ms });
+            let deadline = now + self.cfg.timing.op_timeout;
+            self.start(
+                now,
+                Origin::Replicate,
+                task_key(&id),
+                op,
+                None,
+                deadline,
+                msgs,
+            );
+        }
+    }
+
+    /// Failover: claims tasks whose holder is dead or whose claim lease ran out, as seen by
+    /// the local acceptor. The claim itself is a compare-and-set, so a stale local copy only
+    /// costs a wasted round.
+    fn scan(&mut self, now: Duration, msgs: &mut Vec<(NodeId, PeerMsg)>) {
+        for (id, st) in self.membership.members() {
+            if st.state == Liveness::Dead {
+                self.dead_since.entry(id.clone()).or_insert(st.since);
+            } else {
+                self.dead_since.remove(id);
+            }
+        }
+        let in_flight = self
+            .pending
+            .values()
+            .filter(|p| matches!(p.origin, Origin::Claim))
+            .count();
+        let mut budget = SCAN_CLAIMS_IN_FLIGHT.saturating_sub(in_flight);
+        let alive = self.membership.alive();
+        let lease = self.cfg.timing.claim_lease;
+        let bug = self.cfg.bugs.failover_skips_cas;
+        let mut claims = Vec::new();
+        for (key, slot) in self.acceptor.slots.range("t/".to_string()..) {
+            if budget == 0 || !key.starts_with("t/") {
+                break;
+            }
+            let Some((_, Value::Task(t))) = &slot.accepted else {
+                continue;
+            };
+            let id = &key[2..];
+            if t.state == TaskState::Done
+                || self.runner.jobs.contains_key(id)
+                || self.proposer.busy(key)
+            {
+                continue;
+            }
+            let stagger = lease / 4 * failover_rank(id, &self.cfg.id, &alive) as u32;
+            let age = Duration::from_millis(self.acceptor.age_ms(key, now));
+            let owner_dead_for = t
+                .owner
+                .as_ref()
+                .and_then(|o| self.dead_since.get(o))
+                .map(|s| now.saturating_sub(*s));
+            let mine = t.owner.as_ref() == Some(&self.cfg.id);
+            let (claim, dead) = match t.state {
+                TaskState::Pending => (!bug && age >= lease + stagger, false),
+                TaskState::Running if mine => (!bug, false),
+                TaskState::Running => match owner_dead_for {
+                    Some(d) if bug => (d >= lease + stagger, true),
+                    Some(d) if d >= stagger => (true, true),
+                    _ => (!bug && age >= lease + stagger, false),
+                },
+                TaskState::Done => (false, false),
+            };
+            if claim {
+                claims.push((id.to_string(), dead));
+                budget -= 1;
+            }
+        }
+        for (id, dead) in claims {
+            self.start_claim(now, &id, false, dead, msgs);
+        }
+    }
+}
+
+fn client_resp(result: Result<Outcome, String>, real_accept_sent: bool) -> ClientResp {
+    match result {
+        Ok(Outcome::Granted(token)) => ClientResp::Granted { token },
+        Ok(Outcome::Released) => ClientResp::Released,
+        Ok(Outcome::Submitted) => ClientResp::Submitted,
+        Ok(Outcome::Read(v)) => ClientResp::Task(match v {
+            Some(Value::Task(t)) => Some(t),
+            _ => None,
+        }),
+        Ok(other) => ClientResp::Error {
+            kind: ErrorKind::Unavailable,
+            message: format!("unexpected outcome {other:?}"),
+            definite: false,
+        },
+        Err(why) if real_accept_sent => ClientResp::Error {
+            kind: ErrorKind::Unavailable,
+            message: format!("{why}; an earlier attempt of this operation may have taken effect"),
+            definite: false,
+        },
+        Err(why) => ClientResp::Error {
+            kind: ErrorKind::Conflict,
+            message: why,
+            definite: true,
+        },
+    }
+}
+
+#[path = "node_client.rs"]
+mod client;

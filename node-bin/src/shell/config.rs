@@ -1,0 +1,167 @@
+//! Command-line flags of `gauntlet-node` and their validation.
+
+use crate::core::membership::SwimTiming;
+use crate::core::message::NodeId;
+use crate::core::node::{Bugs, Timing};
+use crate::core::paxos::ProposerTiming;
+use clap::{Parser, ValueEnum};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A planted bug (off unless named with `--bug`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BugName {
+    /// Acknowledge a submit after an in-memory write; replicate a second later.
+    AckBeforeQuorum,
+    /// Grant/release locks from local state only, replicate afterwards.
+    LockWithoutQuorum,
+    /// Acceptors treat lock leases as expired at a quarter of their TTL.
+    EarlyLeaseExpiry,
+    /// Failover re-claims from a stale local copy without the compare-and-set, only after the
+    /// holder was dead a whole claim lease; a restarted node forgets its claims.
+    FailoverSkipsCas,
+}
+
+/// gauntlet-node: a leaderless cluster node (SWIM membership, CASPaxos locks and tasks).
+#[derive(Debug, Parser)]
+#[command(name = "gauntlet-node", version, about)]
+pub struct Cli {
+    /// This node's id; must be one of the --peer ids.
+    #[arg(long)]
+    pub id: String,
+    /// Address to bind, exactly: HTTP (clients and peers) on TCP, gossip and consensus on UDP.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// A cluster member as ID=IP:PORT. Repeat for every configured member, this node included.
+    #[arg(long = "peer", value_name = "ID=IP:PORT", required = true)]
+    pub peers: Vec<String>,
+    /// Directory for the acceptor log and the boot generation (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Switch on a planted bug (repeatable).
+    #[arg(long = "bug", value_enum)]
+    pub bugs: Vec<BugName>,
+    /// SWIM: one probe every this many ms.
+    #[arg(long, default_value_t = 400)]
+    pub probe_period_ms: u64,
+    /// SWIM: wait this long for a direct ack before probing indirectly.
+    #[arg(long, default_value_t = 200)]
+    pub probe_timeout_ms: u64,
+    /// SWIM: a suspect not refuting within this many ms is declared dead.
+    #[arg(long, default_value_t = 1200)]
+    pub suspicion_timeout_ms: u64,
+    /// SWIM: members asked to probe indirectly.
+    #[arg(long, default_value_t = 2)]
+    pub indirect_probes: usize,
+    /// A task claim not renewed for this many ms may be taken over by another node.
+    #[arg(long, default_value_t = 3000)]
+    pub claim_lease_ms: u64,
+    /// How often the node looks for tasks to fail over, in ms.
+    #[arg(long, default_value_t = 250)]
+    pub scan_period_ms: u64,
+    /// Deadline of one client operation, in ms.
+    #[arg(long, default_value_t = 3000)]
+    pub op_timeout_ms: u64,
+    /// A consensus round (prepare or accept) not answered by a majority within this many ms
+    /// is retried with a higher ballot.
+    #[arg(long, default_value_t = 300)]
+    pub phase_timeout_ms: u64,
+    /// Timer resolution of the core, in ms.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    pub data_dir: PathBuf,
+    pub bugs: Bugs,
+    pub timing: Timing,
+    pub tick: Duration,
+}
+
+impl Cli {
+    /// Checks the flags together; the error names the flag that is wrong.
+    pub fn validate(&self) -> Result<NodeConfig, String> {
+        let mut peers = BTreeMap::new();
+        for p in &self.peers {
+            let (id, addr) = p
+                .split_once('=')
+                .ok_or_else(|| format!("--peer {p:?}: expected ID=IP:PORT"))?;
+            if id.is_empty() {
+                return Err(format!("--peer {p:?}: empty id"));
+            }
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|e| format!("--peer {p:?}: bad address {addr:?}: {e}"))?;
+            if peers.insert(NodeId::from(id), addr).is_some() {
+                return Err(format!("--peer {p:?}: id {id} given twice"));
+            }
+        }
+        let id = NodeId(self.id.clone());
+        match peers.get(&id) {
+            None => return Err(format!("--id {}: not among the --peer ids", self.id)),
+            Some(a) if *a != self.listen => {
+                return Err(format!(
+                    "--peer {}={a} disagrees with --listen {}",
+                    self.id, self.listen
+                ))
+            }
+            Some(_) => {}
+        }
+        for (flag, v) in [
+            ("--probe-period-ms", self.probe_period_ms),
+            ("--probe-timeout-ms", self.probe_timeout_ms),
+            ("--suspicion-timeout-ms", self.suspicion_timeout_ms),
+            ("--claim-lease-ms", self.claim_lease_ms),
+            ("--scan-period-ms", self.scan_period_ms),
+            ("--op-timeout-ms", self.op_timeout_ms),
+            ("--phase-timeout-ms", self.phase_timeout_ms),
+            ("--tick-ms", self.tick_ms),
+        ] {
+            if v == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        if self.probe_timeout_ms >= self.probe_period_ms {
+            return Err("--probe-timeout-ms must be less than --probe-period-ms".into());
+        }
+        let ms = Duration::from_millis;
+        let timing = Timing {
+            swim: SwimTiming {
+                probe_period: ms(self.probe_period_ms),
+                probe_timeout: ms(self.probe_timeout_ms),
+                suspicion_timeout: ms(self.suspicion_timeout_ms),
+                indirect_probes: self.indirect_probes,
+            },
+            proposer: ProposerTiming {
+                phase_timeout: ms(self.phase_timeout_ms),
+                ..ProposerTiming::default()
+            },
+            claim_lease: ms(self.claim_lease_ms),
+            scan_period: ms(self.scan_period_ms),
+            op_timeout: ms(self.op_timeout_ms),
+        };
+        let has = |b| self.bugs.contains(&b);
+        let bugs = Bugs {
+            ack_before_quorum: has(BugName::AckBeforeQuorum),
+            lock_without_quorum: has(BugName::LockWithoutQuorum),
+            early_lease_expiry: has(BugName::EarlyLeaseExpiry),
+            failover_skips_cas: has(BugName::FailoverSkipsCas),
+        };
+        Ok(NodeConfig {
+            id,
+            listen: self.listen,
+            peers,
+            data_dir: self.data_dir.clone(),
+            bugs,
+            timing,
+            tick: ms(self.tick_ms),
+        })
+    }
+}

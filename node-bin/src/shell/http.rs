@@ -1,0 +1,278 @@
+//! The HTTP/JSON client API (docs/node-api.md) and the peer endpoint of the quorum read.
+
+use super::driver::DriverMsg;
+use crate::core::message::{Ballot, NodeId, TaskVal};
+use crate::core::node::{ClientCmd, ClientResp, ErrorKind};
+use crate::core::tasks;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Shared state of the HTTP handlers.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub id: NodeId,
+    pub peers: Arc<BTreeMap<NodeId, SocketAddr>>,
+    pub core: Sender<DriverMsg>,
+    pub http: reqwest::Client,
+    /// How long a handler waits for the core (a little over the core's own deadline).
+    pub wait: Duration,
+}
+
+/// Builds the router.
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/locks/:name/acquire", post(acquire))
+        .route("/locks/:name/release", post(release))
+        .route("/tasks", post(submit).get(all_tasks))
+        .route("/tasks/:id", get(get_task))
+        .route("/members", get(members))
+        .route("/health", get(health))
+        .route("/internal/tasks", get(snapshot))
+        .fallback(not_found)
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: impl Into<String>, definite: bool) -> Response {
+    let body = json!({"error": message.into(), "definite": definite});
+    (status, Json(body)).into_response()
+}
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, message, true)
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint", true)
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(bad_request(format!("bad JSON body: {e}"))))
+}
+
+impl Api {
+    /// Hands `cmd` to the core and waits for its reply.
+    async fn call(&self, cmd: ClientCmd) -> ClientResp {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.core.send(DriverMsg::Client { cmd, reply: tx }).is_ok();
+        if !sent {
+            return ClientResp::Error {
+                kind: ErrorKind::Unavailable,
+                message: "node is shutting down".into(),
+                definite: true,
+            };
+        }
+        match tokio::time::timeout(self.wait, rx).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(_)) => ClientResp::Error {
+                kind: ErrorKind::Unavailable,
+                message: "node stopped while handling the request".into(),
+                definite: false,
+            },
+            Err(_) => ClientResp::Error {
+                kind: ErrorKind::Timeout,
+                message: "timed out waiting for the node".into(),
+                definite: false,
+            },
+        }
+    }
+}
+
+fn error_response(kind: ErrorKind, message: String, definite: bool) -> Response {
+    let status = match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+    };
+    error(status, message, definite)
+}
+
+fn unexpected(resp: ClientResp) -> Response {
+    match resp {
+        ClientResp::Error {
+            kind,
+            message,
+            definite,
+        } => error_response(kind, message, definite),
+        other => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected reply {other:?}"),
+            false,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct AcquireBody {
+    client: String,
+    ttl_ms: u64,
+}
+
+async fn acquire(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let b: AcquireBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let cmd = ClientCmd::Acquire {
+        lock: name.clone(),
+        client: b.client,
+        ttl_ms: b.ttl_ms,
+    };
+    match api.call(cmd).await {
+        ClientResp::Granted { token } => {
+            Json(json!({"lock": name, "token": token})).into_response()
+        }
+        other => unexpected(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReleaseBody {
+    client: String,
+    token: u64,
+}
+
+async fn release(State(api): State<Api>, Path(name): Path<String>, body: Bytes) -> Response {
+    let b: ReleaseBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let cmd = ClientCmd::Release {
+        lock: name.clone(),
+        client: b.client,
+        token: b.token,
+    };
+    match api.call(cmd).await {
+        ClientResp::Released => Json(json!({"lock": name, "released": true})).into_response(),
+        other => unexpected(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct SubmitBody {
+    id: String,
+    #[serde(default)]
+    work_ms: u64,
+}
+
+async fn submit(State(api): State<Api>, body: Bytes) -> Response {
+    let b: SubmitBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let cmd = ClientCmd::Submit {
+        id: b.id.clone(),
+        work_ms: b.work_ms,
+    };
+    match api.call(cmd).await {
+        ClientResp::Submitted => Json(json!({"id": b.id})).into_response(),
+        other => unexpected(other),
+    }
+}
+
+async fn get_task(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.call(ClientCmd::GetTask { id: id.clone() }).await {
+        ClientResp::Task(Some(t)) => Json(json!({
+            "id": id, "state": t.state.as_str(), "runs": t.runs,
+            "owner": t.owner.map(|o| o.0),
+        }))
+        .into_response(),
+        ClientResp::Task(None) => error(StatusCode::NOT_FOUND, format!("no task {id}"), true),
+        other => unexpected(other),
+    }
+}
+
+async fn members(State(api): State<Api>) -> Response {
+    match api.call(ClientCmd::Members).await {
+        ClientResp::Members(ms) => {
+            let list: Vec<Value> = ms
+                .into_iter()
+                .map(|m| {
+                    let addr = api.peers.get(&m.id).map(|a| a.to_string());
+                    json!({"id": m.id.0, "addr": addr, "state": m.state.as_str(),
+                           "incarnation": m.incarnation, "load": m.load})
+                })
+                .collect();
+            Json(json!({"members": list})).into_response()
+        }
+        other => unexpected(other),
+    }
+}
+
+async fn health(State(api): State<Api>) -> Response {
+    Json(json!({"id": api.id.0, "ok": true})).into_response()
+}
+
+type Snap = Vec<(String, Ballot, TaskVal)>;
+
+async fn snapshot(State(api): State<Api>) -> Response {
+    match api.call(ClientCmd::Snapshot).await {
+        ClientResp::Snapshot(s) => Json(json!({"tasks": s})).into_response(),
+        other => unexpected(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct SnapBody {
+    tasks: Snap,
+}
+
+async fn fetch_peer(http: reqwest::Client, addr: SocketAddr) -> Option<Snap> {
+    let url = format!("http://{addr}/internal/tasks");
+    let resp = http.get(url).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json::<SnapBody>().await.ok().map(|b| b.tasks)
+}
+
+/// `GET /tasks`: reads every task register from a majority of the configured cluster and
+/// keeps the highest-ballot value of each, so every acknowledged task appears.
+async fn all_tasks(State(api): State<Api>) -> Response {
+    let quorum = api.peers.len() / 2 + 1;
+    let mut set = tokio::task::JoinSet::new();
+    for (id, addr) in api.peers.iter() {
+        if *id != api.id {
+            set.spawn(fetch_peer(api.http.clone(), *addr));
+        }
+    }
+    let mut snaps = Vec::new();
+    match api.call(ClientCmd::Snapshot).await {
+        ClientResp::Snapshot(s) => snaps.push(s),
+        other => tracing::warn!(?other, "local snapshot failed"),
+    }
+    while snaps.len() < quorum {
+        match set.join_next().await {
+            Some(Ok(Some(s))) => snaps.push(s),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    set.abort_all();
+    if snaps.len() < quorum {
+        let msg = format!(
+            "quorum read failed: {} of {} members answered, {quorum} needed",
+            snaps.len(),
+            api.peers.len()
+        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, msg, true);
+    }
+    let merged = tasks::merge(snaps);
+    let map: serde_json::Map<String, Value> = merged
+        .into_iter()
+        .map(|(id, t)| (id, json!({"state": t.state.as_str(), "runs": t.runs})))
+        .collect();
+    Json(json!({"tasks": map})).into_response()
+}

@@ -1,0 +1,113 @@
+//! The tokio shell around the core: UDP to peers, HTTP for clients, the fsync'd log on the
+//! core's own thread, SIGTERM handling.
+//!
+//! - [`config`]: flags and their validation
+//! - [`storage`]: the data dir (acceptor log, boot generation)
+//! - [`driver`]: the core thread with group commit
+//! - [`net`]: peer datagrams
+//! - [`http`]: the client API
+
+pub mod config;
+pub mod driver;
+pub mod http;
+pub mod net;
+pub mod storage;
+
+use crate::core::node::{Config, Node};
+use anyhow::Context;
+use config::NodeConfig;
+use driver::DriverMsg;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Runs a node until SIGTERM or SIGINT.
+pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let dir = &cfg.data_dir;
+    let gen =
+        storage::next_generation(dir).with_context(|| format!("data dir {}", dir.display()))?;
+    let (log, records) =
+        storage::Log::open(dir).with_context(|| format!("data dir {}", dir.display()))?;
+    tracing::info!(id = %cfg.id, gen, slots = records.len(), log_records = log.records(), "replayed the acceptor log");
+    let seed = crate::core::wal::fnv1a(format!("{}/{gen}", cfg.id).as_bytes());
+    let core_cfg = Config {
+        id: cfg.id.clone(),
+        members: cfg.peers.keys().cloned().collect(),
+        gen,
+        seed,
+        bugs: cfg.bugs.clone(),
+        timing: cfg.timing.clone(),
+    };
+    if cfg.bugs != Default::default() {
+        tracing::warn!(bugs = ?cfg.bugs, "PLANTED BUGS ARE ON");
+    }
+    let node = Node::new(core_cfg, records, start.elapsed());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(serve(cfg, node, log, start))
+}
+
+async fn serve(
+    cfg: NodeConfig,
+    node: Node,
+    log: storage::Log,
+    start: Instant,
+) -> anyhow::Result<()> {
+    let udp = Arc::new(net::bind(cfg.listen).with_context(|| format!("bind UDP {}", cfg.listen))?);
+    let tcp = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("bind TCP {}", cfg.listen))?;
+    let (core_tx, core_rx) = std::sync::mpsc::channel::<DriverMsg>();
+    let (net_tx, net_rx) = tokio::sync::mpsc::unbounded_channel();
+    let tick = cfg.tick;
+    let core = std::thread::Builder::new()
+        .name("core".into())
+        .spawn(move || driver::run(node, log, core_rx, net_tx, start, tick))
+        .context("spawn the core thread")?;
+    tokio::spawn(net::recv_loop(
+        udp.clone(),
+        cfg.id.clone(),
+        cfg.peers.clone(),
+        core_tx.clone(),
+    ));
+    tokio::spawn(net::send_loop(
+        udp,
+        cfg.id.clone(),
+        cfg.peers.clone(),
+        net_rx,
+    ));
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .context("http client")?;
+    let api = http::Api {
+        id: cfg.id.clone(),
+        peers: Arc::new(cfg.peers.clone()),
+        core: core_tx.clone(),
+        http,
+        wait: cfg.timing.op_timeout + Duration::from_secs(2),
+    };
+    let app = http::router(api);
+    tracing::info!(id = %cfg.id, listen = %cfg.listen, members = cfg.peers.len(), "node up");
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    tokio::select! {
+        r = axum::serve(tcp, app) => r.context("http server")?,
+        _ = shutdown => {}
+    }
+    let _ = core_tx.send(DriverMsg::Stop);
+    let _ = tokio::task::spawn_blocking(move || core.join()).await;
+    Ok(())
+}
