@@ -35,7 +35,15 @@ pub struct Anomaly {
     pub detail: Value,
     /// History indexes of the ops that prove it.
     pub ops: BTreeSet<u64>,
+    /// Listed by the checker but not an anomaly (e.g. `recovered` tasks); drawn apart and
+    /// not counted by torture or repro.
+    pub informational: bool,
 }
+
+/// Lists checkers report that are notes, not anomalies (docs/results-format.md: `recovered`
+/// tasks; `duplicated` ones unless the run asked for exactly-once, which then makes the
+/// checker invalid and is shown as such).
+const INFORMATIONAL: [&str; 2] = ["recovered", "duplicated"];
 
 /// The verdict as text: `true`, `false`, `unknown`, or `missing`.
 pub fn verdict_text(v: Option<&Value>) -> String {
@@ -67,7 +75,7 @@ fn collect_checkers(obj: &Map<String, Value>, prefix: &str, out: &mut Vec<Checke
         };
         if inner.contains_key("valid") {
             out.push(checker(&name, inner));
-        } else if depth < 2 && matches!(k.as_str(), "checkers" | "results" | "checks") {
+        } else if depth < 2 && matches!(k.as_str(), "checkers" | "results" | "checks" | "extra") {
             collect_checkers(inner, prefix, out, depth + 1);
         }
     }
@@ -82,6 +90,10 @@ fn checker(name: &str, obj: &Map<String, Value>) -> Checker {
     };
     for (k, v) in obj {
         match v {
+            Value::Array(items) if !items.is_empty() && items.iter().all(|i| !i.is_object()) => {
+                let texts: Vec<String> = items.iter().map(scalar).collect();
+                c.facts.push((k.clone(), texts.join("; ")));
+            }
             Value::Array(items) => {
                 for item in items {
                     let class = item
@@ -93,10 +105,13 @@ fn checker(name: &str, obj: &Map<String, Value>) -> Checker {
                         .unwrap_or_else(|| k.clone());
                     let mut ops = BTreeSet::new();
                     op_indexes(item, false, &mut ops);
+                    let informational =
+                        INFORMATIONAL.contains(&class.as_str()) && c.valid != "false";
                     c.anomalies.push(Anomaly {
                         class,
                         detail: item.clone(),
                         ops,
+                        informational,
                     });
                 }
             }
@@ -175,7 +190,28 @@ mod tests {
         );
         let tasks = cs.iter().find(|c| c.name == "tasks").unwrap();
         assert!(tasks.anomalies.is_empty());
+        assert!(!locks.anomalies[0].informational);
         assert!(tasks.facts.contains(&("acknowledged".into(), "10".into())));
+    }
+
+    #[test]
+    fn reasons_are_facts_and_recovered_tasks_are_notes() {
+        let r = json!({"valid": "unknown", "reasons": ["no final read"], "tasks": {"valid": "unknown",
+            "reasons": ["no ok read-tasks"], "lost": [],
+            "recovered": [{"task": "t1", "submit": {"outcome": "info", "invoke": {"index": 3, "time": 1, "process": 0}}}]},
+            "extra": {"linearizable": {"valid": true, "summary": "ok", "detail": {}}}});
+        let cs = checkers(&r);
+        let tasks = cs.iter().find(|c| c.name == "tasks").unwrap();
+        assert!(tasks
+            .facts
+            .contains(&("reasons".into(), "no ok read-tasks".into())));
+        assert_eq!(tasks.anomalies.len(), 1);
+        assert!(tasks.anomalies[0].informational);
+        assert_eq!(tasks.anomalies[0].ops, BTreeSet::from([3]));
+        assert!(
+            cs.iter().any(|c| c.name == "linearizable"),
+            "extra checkers are found"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::anomaly::{self, Checker};
+use super::anomaly::{self, Anomaly, Checker};
 use super::load::{Kind, Op, Proc, RunData};
 use super::model::{self, Model};
 use super::nodes::{self, truncate};
@@ -114,7 +114,12 @@ fn links(data: &RunData, model: &Model, checkers: &[Checker]) -> Links {
     let present: BTreeSet<u64> = data.ops.iter().map(|o| o.index).collect();
     let anomalous: BTreeSet<u64> = checkers
         .iter()
-        .flat_map(|c| c.anomalies.iter().flat_map(|a| a.ops.iter().copied()))
+        .flat_map(|c| {
+            c.anomalies
+                .iter()
+                .filter(|a| !a.informational)
+                .flat_map(|a| a.ops.iter().copied())
+        })
         .filter(|i| present.contains(i))
         .collect();
     let mut anchored = anomalous.clone();
@@ -199,38 +204,25 @@ fn anomalies_section(out: &mut String, data: &RunData, checkers: &[Checker], lin
             }
             out.push_str("</table>");
         }
-        if !c.anomalies.is_empty() {
+        let (real, notes): (Vec<&Anomaly>, Vec<&Anomaly>) =
+            c.anomalies.iter().partition(|a| !a.informational);
+        if !real.is_empty() {
             let _ = write!(
                 out,
                 "<p>{} anomalies</p><ol class=\"anomalies\">",
-                c.anomalies.len()
+                real.len()
             );
-            for a in c.anomalies.iter().take(ANOMALIES_SHOWN) {
-                let ops: Vec<String> = a
-                    .ops
-                    .iter()
-                    .map(|i| match links.target(*i) {
-                        Some(href) => format!("<a class=\"oplink\" href=\"{href}\">#{i}</a>"),
-                        None => format!("#{i}"),
-                    })
-                    .collect();
-                let pretty = serde_json::to_string_pretty(&a.detail).unwrap_or_default();
-                let _ = write!(
-                    out,
-                    "<li class=\"anomaly\"><span class=\"class\">{}</span> ops: {}<pre>{}</pre></li>",
-                    esc(&a.class),
-                    if ops.is_empty() { "none cited".to_string() } else { ops.join(" ") },
-                    esc(&truncate(&pretty, 4000))
-                );
-            }
+            anomaly_items(out, &real, links);
             out.push_str("</ol>");
-            if c.anomalies.len() > ANOMALIES_SHOWN {
-                let _ = write!(
-                    out,
-                    "<p class=\"note\">{} more not shown; see results.json.</p>",
-                    c.anomalies.len() - ANOMALIES_SHOWN
-                );
-            }
+        }
+        if !notes.is_empty() {
+            let _ = write!(
+                out,
+                "<details class=\"notes\"><summary>{} notes (not anomalies)</summary><ol>",
+                notes.len()
+            );
+            anomaly_items(out, &notes, links);
+            out.push_str("</ol></details>");
         }
         out.push_str("</div>");
     }
@@ -245,6 +237,38 @@ fn anomalies_section(out: &mut String, data: &RunData, checkers: &[Checker], lin
         op_table(out, by_index.values().copied(), "op");
     }
     out.push_str("</section>");
+}
+
+fn anomaly_items(out: &mut String, items: &[&Anomaly], links: &Links) {
+    for a in items.iter().take(ANOMALIES_SHOWN) {
+        let ops: Vec<String> = a
+            .ops
+            .iter()
+            .map(|i| match links.target(*i) {
+                Some(href) => format!("<a class=\"oplink\" href=\"{href}\">#{i}</a>"),
+                None => format!("#{i}"),
+            })
+            .collect();
+        let pretty = serde_json::to_string_pretty(&a.detail).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<li class=\"anomaly\"><span class=\"class\">{}</span> ops: {}<pre>{}</pre></li>",
+            esc(&a.class),
+            if ops.is_empty() {
+                "none cited".to_string()
+            } else {
+                ops.join(" ")
+            },
+            esc(&truncate(&pretty, 4000))
+        );
+    }
+    if items.len() > ANOMALIES_SHOWN {
+        let _ = write!(
+            out,
+            "<li class=\"note\">{} more not shown; see results.json.</li>",
+            items.len() - ANOMALIES_SHOWN
+        );
+    }
 }
 
 fn op_table<'a>(out: &mut String, ops: impl Iterator<Item = &'a Op>, id_prefix: &str) {
