@@ -27,8 +27,9 @@ pub struct Bugs {
     pub lock_without_quorum: bool,
     /// Acceptors report lock ages four times too large (leases expire at ttl/4).
     pub early_lease_expiry: bool,
-    /// Failover re-claims from the local copy instead of the current value, only after the
-    /// holder has been dead a whole claim lease, and a restarted node forgets its claims.
+    /// Failover re-claims from the local copy instead of the current value, ignores claim
+    /// leases (only a holder dead for two claim leases is replaced), and a restarted node
+    /// forgets its claims.
     pub failover_skips_cas: bool,
 }
 
@@ -720,7 +721,7 @@ impl Node {
                 TaskState::Pending => (!bug && age >= lease + stagger, false),
                 TaskState::Running if mine => (!bug, false),
                 TaskState::Running => match owner_dead_for {
-                    Some(d) if bug => (d >= lease + stagger, true),
+                    Some(d) if bug => (d >= lease * 2 + stagger, true),
                     Some(d) if d >= stagger => (true, true),
                     _ => (!bug && age >= lease + stagger, false),
                 },

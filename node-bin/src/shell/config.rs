@@ -19,8 +19,9 @@ pub enum BugName {
     LockWithoutQuorum,
     /// Acceptors treat lock leases as expired at a quarter of their TTL.
     EarlyLeaseExpiry,
-    /// Failover re-claims from a stale local copy without the compare-and-set, only after the
-    /// holder was dead a whole claim lease; a restarted node forgets its claims.
+    /// Failover re-claims from a stale local copy without the compare-and-set and ignores
+    /// claim leases (waits for the holder to be dead two leases); a restarted node forgets its
+    /// claims.
     FailoverSkipsCas,
 }
 

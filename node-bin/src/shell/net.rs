@@ -18,24 +18,41 @@ pub const MAX_DATAGRAM: usize = 60_000;
 /// Binds the UDP socket with large kernel buffers (bursts of accepts must not be dropped).
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let sock = std::net::UdpSocket::bind(addr)?;
-    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        let size: libc::c_int = 8 << 20;
-        // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&sock),
-                libc::SOL_SOCKET,
-                opt,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            tracing::warn!(error = %std::io::Error::last_os_error(), "could not enlarge a UDP buffer");
+    for (force, opt) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        // The FORCE variants ignore the system maximum but need CAP_NET_ADMIN.
+        if setsockopt_int(&sock, force, 8 << 20).is_err() {
+            if let Err(e) = setsockopt_int(&sock, opt, 8 << 20) {
+                tracing::warn!(error = %e, "could not enlarge a UDP buffer");
+            }
         }
     }
     sock.set_nonblocking(true)?;
     UdpSocket::from_std(sock)
+}
+
+fn setsockopt_int(
+    sock: &std::net::UdpSocket,
+    opt: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            libc::SOL_SOCKET,
+            opt,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Receives datagrams and hands their messages to the core.
