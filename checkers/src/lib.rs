@@ -8,6 +8,7 @@
 //! | [`stats`] | ok / fail / info counts per `f` |
 //! | [`compose`] | [`Results`]: every checker's result and the merged verdict |
 //! | [`summary`] | [`render_summary`]: the human summary |
+//! | [`synth`] | a correct model that synthesizes valid concurrent histories, with planted anomalies on demand |
 //! | [`evidence`] | [`OpEvidence`]: the index, time and process of an op that proves an anomaly |
 //!
 //! The checkers stream: [`check_file`] reads one op at a time (values left as raw JSON and
@@ -37,9 +38,11 @@
 
 pub mod compose;
 pub mod evidence;
+pub mod linearizable;
 pub mod locks;
 pub mod stats;
 pub mod summary;
+pub mod synth;
 pub mod tasks;
 pub mod verdict;
 
