@@ -12,6 +12,7 @@
 //! | [`report`] | the run report (`report.html`) and `gauntlet report` |
 
 pub mod check;
+pub mod clean;
 pub mod cli;
 pub mod config;
 pub mod exit;

@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Check a stored history for lost tasks and split locks.
     Check(harness::check::CheckArgs),
+    /// Remove what a crashed older run left behind (orphaned nodes); idempotent.
+    Clean(harness::clean::CleanArgs),
     /// Print the plan (client ops and faults) a run with these options would execute.
     Plan(harness::plan_cmd::PlanArgs),
     /// Regenerate a run directory's report.html.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
+        Command::Clean(args) => harness::clean::main(args),
         Command::Plan(args) => harness::plan_cmd::main(args),
         Command::Report(args) => harness::report::main(args),
     };
