@@ -1,0 +1,342 @@
+//! Linearizability checking, as Knossos and Porcupine do it, for histories of registers,
+//! CAS registers, mutexes and Knossos's multi-register.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`model`] | the [`Model`] trait: a pure `step` per model |
+//! | [`models`] | [`models::Register`] (plain and CAS), [`models::Mutex`], [`models::MultiRegister`] |
+//! | [`history`] | pairing invokes with completions (Jepsen semantics) and the per-key split |
+//! | [`search`] | the WGL/Lowe search with memoization of (linearized set, state) |
+//! | [`explain`] | the smallest non-linearizable window |
+//! | [`report`] | [`LinResults`] and [`render_text`] |
+//!
+//! Keys are independent objects (P-compositionality): each is searched on its own, in
+//! parallel (rayon). A budget of steps and a deadline make a search give up with `unknown`.
+//!
+//! ```
+//! use checkers::linearizable::{check_ops, LinOptions, ModelKind};
+//! use checkers::Verdict;
+//! let opts = LinOptions { model: ModelKind::CasRegister, init: serde_json::json!(0), ..LinOptions::default() };
+//! let result = check_ops(&[], &opts).unwrap();
+//! assert_eq!(result.valid, Verdict::Valid);
+//! ```
+
+pub mod explain;
+pub mod generate;
+pub mod history;
+pub mod model;
+pub mod models;
+pub mod report;
+pub mod search;
+pub mod values;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use histories::{Op, OpType, Process};
+use rayon::prelude::*;
+use serde_json::Value;
+
+pub use model::{Call, Model, Outcome, Parsed};
+pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
+pub use values::Values;
+
+use crate::Verdict;
+use history::{Entry, Partition};
+use search::{Budget, Found, Item};
+
+/// Errors of the linearizability checker: the history does not fit the model.
+#[derive(Debug, thiserror::Error)]
+pub enum LinError {
+    /// An op is malformed or is not an operation of the model.
+    #[error("op index {index}: {reason}")]
+    BadOp {
+        /// `index` of the offending op.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// More ops than positions fit in 32 bits.
+    #[error("history too large: {0} ops")]
+    TooLarge(usize),
+}
+
+/// The models, by their CLI names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelKind {
+    /// `register`: read and write.
+    Register,
+    /// `cas-register`: read, write and compare-and-set.
+    #[default]
+    CasRegister,
+    /// `mutex`: acquire and release.
+    Mutex,
+    /// `multi-register`: transactions over several registers (`txn`).
+    MultiRegister,
+}
+
+impl ModelKind {
+    /// Every model with its CLI name.
+    pub const ALL: [(ModelKind, &'static str); 4] = [
+        (ModelKind::Register, "register"),
+        (ModelKind::CasRegister, "cas-register"),
+        (ModelKind::Mutex, "mutex"),
+        (ModelKind::MultiRegister, "multi-register"),
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!(
+                    "unknown model {s:?} (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// The model that fits the client ops of a history, when it is clear from their `f`s:
+/// `cas-register` for read/write/cas, `multi-register` for txn. `None` otherwise (a mutex
+/// history must be asked for explicitly: acquire/release is also the locks checker's domain).
+pub fn suggest_model(ops: &[Op]) -> Option<ModelKind> {
+    let mut fs = ops
+        .iter()
+        .filter(|o| o.process != Process::Nemesis && o.kind == OpType::Invoke)
+        .map(|o| o.f.as_str())
+        .peekable();
+    fs.peek()?;
+    let mut kind = None;
+    for f in fs {
+        let k = match f {
+            "read" | "write" | "cas" => ModelKind::CasRegister,
+            "txn" => ModelKind::MultiRegister,
+            _ => return None,
+        };
+        if kind.is_some_and(|prev| prev != k) {
+            return None;
+        }
+        kind = Some(k);
+    }
+    kind
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct LinOptions {
+    /// The model. Default: `cas-register`.
+    pub model: ModelKind,
+    /// The initial value of every register (ignored by `mutex`). Default: `null`.
+    pub init: Value,
+    /// Most search steps per key before it is `unknown`. Default: 20,000,000.
+    pub max_steps_per_key: u64,
+    /// Wall-clock limit for the whole check, after which unfinished keys are `unknown`.
+    /// Default: 120 s.
+    pub timeout: Option<Duration>,
+    /// Compute counterexamples for invalid keys. Default: true.
+    pub explain: bool,
+}
+
+impl Default for LinOptions {
+    fn default() -> Self {
+        LinOptions {
+            model: ModelKind::CasRegister,
+            init: Value::Null,
+            max_steps_per_key: 20_000_000,
+            timeout: Some(Duration::from_secs(120)),
+            explain: true,
+        }
+    }
+}
+
+/// Checks a history (in history order) against the chosen model.
+pub fn check_ops(ops: &[Op], opts: &LinOptions) -> Result<LinResults, LinError> {
+    let mut values = Values::new();
+    match opts.model {
+        ModelKind::Register => check_model(
+            &models::Register::plain(&opts.init, &mut values),
+            ops,
+            values,
+            opts,
+        ),
+        ModelKind::CasRegister => check_model(
+            &models::Register::cas(&opts.init, &mut values),
+            ops,
+            values,
+            opts,
+        ),
+        ModelKind::Mutex => check_model(&models::Mutex, ops, values, opts),
+        ModelKind::MultiRegister => check_model(
+            &models::MultiRegister::new(&opts.init, &mut values),
+            ops,
+            values,
+            opts,
+        ),
+    }
+}
+
+/// Checks a history against any model: split per key, keys searched in parallel.
+pub fn check_model<M: Model>(
+    model: &M,
+    ops: &[Op],
+    mut values: Values,
+    opts: &LinOptions,
+) -> Result<LinResults, LinError> {
+    let parts = history::partition(model, ops, &mut values)?;
+    let budget = Budget {
+        max_steps: opts.max_steps_per_key,
+        deadline: opts.timeout.map(|t| Instant::now() + t),
+    };
+    let results: Vec<(String, KeyResult)> = parts
+        .par_iter()
+        .map(|p| {
+            (
+                p.key.clone(),
+                check_key(model, p, &values, &budget, opts.explain),
+            )
+        })
+        .collect();
+    let mut out = LinResults {
+        valid: Verdict::Valid,
+        model: model.name().to_string(),
+        ops: parts.iter().map(|p| p.entries.len()).sum(),
+        keys: parts.len(),
+        steps: results.iter().map(|(_, k)| k.steps).sum(),
+        failures: Default::default(),
+    };
+    for (key, k) in results {
+        out.valid = match (out.valid, k.valid) {
+            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+            _ => Verdict::Valid,
+        };
+        if k.valid != Verdict::Valid {
+            out.failures.insert(key, k);
+        }
+    }
+    Ok(out)
+}
+
+/// Searches one key.
+fn check_key<M: Model>(
+    model: &M,
+    part: &Partition<M::Op>,
+    values: &Values,
+    budget: &Budget,
+    explain: bool,
+) -> KeyResult {
+    let items: Vec<Item<'_, M::Op>> = part
+        .entries
+        .iter()
+        .map(|e| Item {
+            op: &e.op,
+            call: e.call,
+            ret: e.ret,
+            required: e.ret.is_some(),
+        })
+        .collect();
+    let res = search::search(model, &items, model.init(), budget);
+    let mut k = KeyResult {
+        valid: Verdict::Valid,
+        ops: items.len(),
+        steps: res.steps,
+        reason: None,
+        counterexample: None,
+    };
+    match res.found {
+        Found::Linearizable(_) => {}
+        Found::GaveUp(steps) => {
+            k.valid = Verdict::Unknown;
+            k.reason = Some(format!(
+                "gave up after {steps} search steps (budget or timeout)"
+            ));
+        }
+        Found::NotLinearizable(f) => {
+            k.valid = Verdict::Invalid;
+            if explain {
+                k.counterexample = Some(counterexample(model, &part.entries, values, f));
+            }
+        }
+    }
+    k
+}
+
+fn op_ref<M: Model>(model: &M, e: &Entry<M::Op>, values: &Values) -> OpRef {
+    OpRef {
+        index: e.index,
+        completion: e.ret_index,
+        process: match e.process {
+            Process::Client(p) => p.to_string(),
+            Process::Nemesis => "nemesis".to_string(),
+        },
+        op: model.show_op(&e.op, values),
+        completed: e.ret.is_some(),
+    }
+}
+
+fn counterexample<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    values: &Values,
+    f: search::Frontier<M::State>,
+) -> Counterexample {
+    let steps: Vec<Step> = f
+        .path
+        .iter()
+        .map(|(it, s)| Step {
+            op: op_ref(model, &entries[*it], values),
+            state: model.show_state(s, values),
+        })
+        .collect();
+    let prefix_len = steps.len();
+    let prefix = steps[prefix_len.saturating_sub(report::PREFIX_SHOWN)..].to_vec();
+    let window = f
+        .stuck
+        .and_then(|_| explain::smallest_window(model, entries, f.pos));
+    let (window, window_start) = match window {
+        Some(w) => (
+            w.ops
+                .iter()
+                .map(|&(id, required)| WindowOp {
+                    op: op_ref(model, &entries[id], values),
+                    required,
+                })
+                .collect(),
+            if w.from_init {
+                format!(
+                    "the initial state {}",
+                    model.show_state(&model.init(), values)
+                )
+            } else {
+                "any state".to_string()
+            },
+        ),
+        None => (Vec::new(), String::new()),
+    };
+    Counterexample {
+        stuck: f.stuck.map(|it| op_ref(model, &entries[it], values)),
+        prefix_len,
+        prefix,
+        states: f
+            .states
+            .iter()
+            .map(|s| model.show_state(s, values))
+            .collect(),
+        window,
+        window_start,
+    }
+}
