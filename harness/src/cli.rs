@@ -173,9 +173,8 @@ impl ExecFlags {
             )));
         }
         if let Some(b) = &self.net_backend {
-            if b.is_empty() {
-                return Err(bad_input("--net-backend: empty"));
-            }
+            b.parse::<nemesis::BackendChoice>()
+                .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
         }
         Ok(RunConfig {
             plan,

@@ -9,14 +9,30 @@
 //! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
 //! | [`plan_cmd`] | `gauntlet plan` |
 //! | [`faults`] | the fault vocabulary (from `nemesis`) |
+//! | [`run`] | `gauntlet run`: the lifecycle of one run, [`run::run_once`] |
+//! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and its clients |
+//! | [`systems`] | the systems behind the seam (`gauntlet-node`) |
+//! | [`workload`] | the client workers, the recovery wait and the final read |
+//! | [`nemesis_run`] | the nemesis of a run: faults on time, recorded when they took effect |
+//! | [`recorder`] | the history writer of a run |
+//! | [`store`] | the run directory and `store/latest` |
+//! | [`summary`] | the end-of-run summary and the repro command |
 //! | [`report`] | the run report (`report.html`) and `gauntlet report` |
 
 pub mod check;
 pub mod clean;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod exit;
 pub mod faults;
+pub mod nemesis_run;
 pub mod plan;
 pub mod plan_cmd;
+pub mod recorder;
 pub mod report;
+pub mod run;
+pub mod store;
+pub mod summary;
+pub mod systems;
+pub mod workload;

@@ -23,6 +23,8 @@ enum Command {
     Check(harness::check::CheckArgs),
     /// Remove what a crashed older run left behind (orphaned nodes); idempotent.
     Clean(harness::clean::CleanArgs),
+    /// One seeded torture run: cluster, clients, nemesis, checks, verdict.
+    Run(harness::run::RunArgs),
     /// Print the plan (client ops and faults) a run with these options would execute.
     Plan(harness::plan_cmd::PlanArgs),
     /// Regenerate a run directory's report.html.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Check(args) => harness::check::main(args),
         Command::Clean(args) => harness::clean::main(args),
         Command::Plan(args) => harness::plan_cmd::main(args),
+        Command::Run(args) => harness::run::main(args),
         Command::Report(args) => harness::report::main(args),
     };
     match outcome {

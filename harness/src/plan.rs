@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{FaultKind, PlanOptions, Workload};
 use crate::exit::bad_input;
-use crate::faults::{grudge, Fault, NodeId};
+use crate::faults::{Fault, GrudgeKind, NodeId};
 
 /// The format version of `plan.json`.
 pub const PLAN_VERSION: u32 = 1;
@@ -105,6 +105,9 @@ pub struct PlannedFault {
     pub at_ns: u64,
     /// When to heal it (at the latest at the end of the main phase).
     pub heal_at_ns: u64,
+    /// A label for people: the grudge kind (`majorities-ring`, ...), `kill` or `pause`.
+    #[serde(default)]
+    pub name: String,
     /// What to do.
     pub fault: Fault,
 }
@@ -202,11 +205,12 @@ fn fault_schedule(opts: &PlanOptions, nodes: &[NodeId], rng: &mut ChaCha8Rng) ->
     let mut t = span(rng);
     while t + 100 * MS < limit {
         let kind = *kinds.choose(rng).expect("kinds is not empty");
-        let fault = make_fault(kind, nodes, rng);
+        let (name, fault) = make_fault(kind, nodes, rng);
         let heal = (t + span(rng)).min(limit);
         faults.push(PlannedFault {
             at_ns: t,
             heal_at_ns: heal,
+            name,
             fault,
         });
         t = heal + span(rng);
@@ -223,21 +227,28 @@ fn minority(nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<NodeId> {
     v
 }
 
-fn make_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
+fn make_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> (String, Fault) {
     match kind {
-        FaultKind::Kill => Fault::Kill {
-            nodes: minority(nodes, rng),
-        },
-        FaultKind::Pause => Fault::Pause {
-            nodes: minority(nodes, rng),
-        },
+        FaultKind::Kill => (
+            "kill".into(),
+            Fault::Kill {
+                nodes: minority(nodes, rng),
+            },
+        ),
+        FaultKind::Pause => (
+            "pause".into(),
+            Fault::Pause {
+                nodes: minority(nodes, rng),
+            },
+        ),
         FaultKind::Partition => {
-            let g = if rng.gen_bool(0.5) {
-                grudge::isolate_one(nodes, rng)
-            } else {
-                grudge::random_halves(nodes, rng)
-            };
-            Fault::Partition { grudge: g }
+            let g = *GrudgeKind::ALL.choose(rng).expect("there are grudge kinds");
+            (
+                g.name().into(),
+                Fault::Partition {
+                    grudge: g.generate(nodes, rng),
+                },
+            )
         }
     }
 }
@@ -301,7 +312,7 @@ impl Plan {
                 ));
             }
             last_heal = f.heal_at_ns;
-            for n in fault_nodes(&f.fault) {
+            for n in f.fault.nodes() {
                 if !known.contains(&n) {
                     return Err(format!("faults[{i}] names {n}, which is not a node"));
                 }
@@ -336,23 +347,12 @@ fn validate_ops(
     Ok(())
 }
 
-/// Every node a fault names.
-pub fn fault_nodes(f: &Fault) -> BTreeSet<NodeId> {
-    match f {
-        Fault::Kill { nodes } | Fault::Pause { nodes } => nodes.iter().cloned().collect(),
-        Fault::Partition { grudge } => grudge
-            .0
-            .iter()
-            .flat_map(|(k, v)| std::iter::once(k.clone()).chain(v.iter().cloned()))
-            .collect(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use crate::config::NemesisSet;
 
+    /// The default options of a 30 s, 5-node run.
     pub(crate) fn opts(seed: u64) -> PlanOptions {
         PlanOptions {
             seed,
@@ -368,6 +368,13 @@ mod tests {
             task_work_ms: 50,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::opts;
+    use super::*;
+    use crate::config::NemesisSet;
 
     #[test]
     fn same_seed_same_bytes_other_seed_other_plan() {

@@ -1,0 +1,558 @@
+//! `gauntlet run`: one seeded torture run, from plan to verdict (DESIGN.md "Flow of one run").
+//!
+//! plan → run dir (test.json, plan.json) → sandbox up, nodes started → cluster ready →
+//! main phase (clients + nemesis, `--time-limit`) → heal everything → recovery wait →
+//! final reads → teardown → checkers → results.json, report.html, summary → exit code.
+//!
+//! Teardown is guaranteed: every step after the sandbox is up runs to the teardown whatever
+//! happens, SIGINT/SIGTERM included (they cut the current phase short: heal, tear down, check
+//! what was recorded, exit with its verdict — or 2 when that is not invalid). A failure while
+//! healing or tearing down is reported and never throws the verdict away. Nodes also die with
+//! the controller when it is SIGKILLed (the sandbox's parent-death signal and namespaces).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use checkers::{CheckOptions, ExtraResult, Results, Verdict};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::cli::{ExecFlags, PlanFlags};
+use crate::cluster::Cluster;
+use crate::config::{FaultKind, NetMode, RunConfig};
+use crate::exit::{bad_input, Exit};
+use crate::nemesis_run::{self, NemesisReport};
+use crate::plan::{self, Plan};
+use crate::recorder::Recorder;
+use crate::{store, summary, systems, workload};
+
+/// Flags of `gauntlet run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// What the plan depends on.
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    /// What only the execution depends on.
+    #[command(flatten)]
+    pub exec: ExecFlags,
+    /// Run this plan file (from `gauntlet plan` or a stored run's plan.json) instead of
+    /// generating one; the plan's own options (seed, nodes, time limit, ...) apply.
+    #[arg(long = "plan", value_name = "FILE")]
+    pub plan_file: Option<PathBuf>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The verdict (checkers merged with the harness's own conditions).
+    pub verdict: Verdict,
+    /// The exit code for it.
+    pub exit: Exit,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The shell command that reruns it.
+    pub repro: String,
+    /// True when SIGINT/SIGTERM cut the run short.
+    pub interrupted: bool,
+    /// The full results (also in results.json).
+    pub results: Results,
+    /// The printed summary.
+    pub summary: String,
+}
+
+/// Runs `gauntlet run`.
+pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
+    let cfg = resolve(&args)?;
+    enter_sandbox(cfg.net)?;
+    init_tracing();
+    let outcome = run_once(&cfg)?;
+    println!("{}", outcome.summary);
+    Ok(outcome.exit)
+}
+
+/// Resolves the flags (bad values: exit 254 before anything starts).
+pub fn resolve(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    let mut opts = match &args.plan_file {
+        Some(path) => Plan::load(path)?.options,
+        None => args.plan.resolve(args.plan.seed_or_random())?,
+    };
+    if args.exec.net == NetMode::Loopback && opts.nemesis.0.contains(&FaultKind::Partition) {
+        if args.plan_file.is_some() || opts.nemesis.0.len() < 3 {
+            return Err(bad_input(
+                "--nemesis: partitions need --net namespaces (loopback mode has kill and pause only)",
+            ));
+        }
+        eprintln!("gauntlet run: --net loopback: no partitions; the nemesis is kill and pause");
+        opts.nemesis.0.remove(&FaultKind::Partition);
+    }
+    args.exec.resolve(opts, args.plan_file.clone())
+}
+
+/// Puts this process into its private controller network namespace (namespace mode). Must
+/// be called before any thread starts: first thing in a subcommand's `main`. `torture` and
+/// `repro` call it once before their runs.
+pub fn enter_sandbox(net: NetMode) -> anyhow::Result<()> {
+    match (net, nemesis::enter_controller_namespace()) {
+        (_, Ok(())) => Ok(()),
+        (NetMode::Loopback, Err(e)) => {
+            eprintln!("gauntlet run: no private namespace ({e}); loopback nodes share the host's 127.0.0.x");
+            Ok(())
+        }
+        (NetMode::Namespaces, Err(e)) => Err(anyhow::Error::new(e)
+            .context("cannot enter a private network namespace (try as root, or --net loopback)")),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAUNTLET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// One complete run of `cfg` (plan, cluster, clients, nemesis, checks, store). The process
+/// must already be in its controller namespace for namespace mode ([`enter_sandbox`]).
+/// `Err` only when the run could not even be set up (no run directory, no runtime).
+pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
+    let plan = match &cfg.plan_file {
+        Some(p) => Plan::load(p)?,
+        None => plan::generate(&cfg.plan),
+    };
+    let run_dir = store::create_run_dir(&cfg.store, &cfg.plan)?;
+    store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg))?;
+    std::fs::write(run_dir.join(store::PLAN_JSON), plan.to_json())
+        .with_context(|| format!("writing plan.json in {}", run_dir.display()))?;
+    eprintln!(
+        "gauntlet run: seed {} · {} nodes · {} · nemesis {} · {} s · {}",
+        cfg.plan.seed,
+        cfg.plan.nodes,
+        cfg.plan.workload,
+        cfg.plan.nemesis.label(),
+        cfg.plan.time_limit_ms as f64 / 1000.0,
+        run_dir.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = rt.block_on(lifecycle(cfg, plan, run_dir));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(outcome)
+}
+
+fn test_json(cfg: &RunConfig) -> serde_json::Value {
+    json!({
+        "config": cfg,
+        "system": "gauntlet-node",
+        "gauntlet_version": env!("CARGO_PKG_VERSION"),
+        "repro": summary::repro_command(cfg, None),
+        "argv": std::env::args().collect::<Vec<_>>(),
+    })
+}
+
+/// What the lifecycle learned, besides the history.
+#[derive(Debug, Default)]
+struct Notes {
+    problems: Vec<String>,
+    ready_ms: Option<u64>,
+    nemesis: NemesisReport,
+    recovery: String,
+    final_read: Option<String>,
+    main_phase: bool,
+}
+
+async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome {
+    let started = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    spawn_signal_watch(stop_tx, stop_flag.clone());
+    let mut notes = Notes::default();
+    let history = run_dir.join(store::HISTORY);
+
+    let cluster = setup(cfg, &run_dir).await;
+    let mut rec: Option<Arc<Recorder>> = None;
+    match cluster {
+        Err(ref e) => notes.problems.push(format!("setup failed: {e:#}")),
+        Ok(ref c) => {
+            match wait_ready(c, stop_rx.clone()).await {
+                Ok(ms) => {
+                    notes.ready_ms = Some(ms);
+                    eprintln!("gauntlet run: cluster ready in {ms} ms");
+                }
+                Err(e) => notes.problems.push(e),
+            }
+            if notes.ready_ms.is_some() && !*stop_rx.borrow() {
+                match Recorder::create(&history) {
+                    Ok(r) => {
+                        let r = Arc::new(r);
+                        rec = Some(r.clone());
+                        main_phase(cfg, &plan, c, r, &stop_rx, &stop_flag, &mut notes).await;
+                    }
+                    Err(e) => notes
+                        .problems
+                        .push(format!("cannot write the history: {e}")),
+                }
+            }
+            let c2 = c.clone();
+            match tokio::task::spawn_blocking(move || c2.heal_all()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => notes.problems.push(format!("healing: {e:#}")),
+                Err(e) => notes.problems.push(format!("healing: {e}")),
+            }
+            if let Some(r) = &rec {
+                if notes.main_phase && !*stop_rx.borrow() {
+                    recover_and_read(cfg, c, r, &stop_rx, &mut notes).await;
+                }
+            }
+            let _ = store::write_json(&run_dir.join(store::NODES_JSON), &c.node_states());
+        }
+    }
+    let recorded = rec.as_ref().map(|r| r.counts()).unwrap_or_default();
+    match &rec {
+        Some(r) => {
+            if let Err(e) = r.close() {
+                notes.problems.push(format!("history: {e}"));
+            }
+        }
+        None => {
+            if let Err(e) = std::fs::write(&history, "") {
+                notes.problems.push(format!("history: {e}"));
+            }
+        }
+    }
+    drop(rec);
+    if let Ok(c) = cluster {
+        teardown(c, &mut notes).await;
+    }
+    let interrupted = *stop_rx.borrow();
+    finish(
+        cfg,
+        &run_dir,
+        &history,
+        notes,
+        recorded,
+        interrupted,
+        started,
+    )
+    .await
+}
+
+/// Sandbox up and every node started, off the async threads.
+async fn setup(
+    cfg: &RunConfig,
+    run_dir: &std::path::Path,
+) -> anyhow::Result<Arc<Box<dyn Cluster>>> {
+    let (cfg, dir) = (cfg.clone(), run_dir.to_path_buf());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Box<dyn Cluster>>> {
+        let c = systems::open(&cfg, &dir)?;
+        for n in c.nodes().to_vec() {
+            c.start(&n)?;
+        }
+        Ok(Arc::new(c))
+    })
+    .await
+    .context("setup thread")?
+}
+
+async fn teardown(c: Arc<Box<dyn Cluster>>, notes: &mut Notes) {
+    let Some(c) = Arc::into_inner(c) else {
+        notes
+            .problems
+            .push("teardown: the cluster is still in use; it is torn down on drop".into());
+        return;
+    };
+    match tokio::task::spawn_blocking(move || c.teardown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => notes.problems.push(format!("teardown: {e:#}")),
+        Err(e) => notes.problems.push(format!("teardown: {e}")),
+    }
+}
+
+/// How long the cluster gets to become ready (every node healthy and seeing all alive).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn wait_ready(
+    c: &Arc<Box<dyn Cluster>>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<u64, String> {
+    let t0 = Instant::now();
+    loop {
+        let mut why = None;
+        for n in c.nodes() {
+            if let Err(e) = c.ready(n).await {
+                why = Some(e);
+                break;
+            }
+        }
+        let Some(why) = why else {
+            return Ok(t0.elapsed().as_millis() as u64);
+        };
+        if t0.elapsed() > READY_TIMEOUT {
+            return Err(format!(
+                "the cluster was not ready after {READY_TIMEOUT:?}: {why}"
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stop.wait_for(|s| *s) => return Err("interrupted before the cluster was ready".into()),
+        }
+    }
+}
+
+fn ctx(
+    c: &Arc<Box<dyn Cluster>>,
+    rec: &Arc<Recorder>,
+    deadline: Instant,
+    stop: &watch::Receiver<bool>,
+    next: u64,
+) -> workload::Ctx {
+    workload::Ctx {
+        rec: rec.clone(),
+        tasks: c.tasks_client(),
+        locks: c.locks_client(),
+        deadline,
+        stop: stop.clone(),
+        next_process: Arc::new(AtomicU64::new(next)),
+    }
+}
+
+async fn main_phase(
+    cfg: &RunConfig,
+    plan: &Plan,
+    c: &Arc<Box<dyn Cluster>>,
+    rec: Arc<Recorder>,
+    stop: &watch::Receiver<bool>,
+    stop_flag: &Arc<AtomicBool>,
+    notes: &mut Notes,
+) {
+    notes.main_phase = true;
+    let deadline = rec.start() + Duration::from_millis(cfg.plan.time_limit_ms);
+    let ctx = ctx(c, &rec, deadline, stop, plan.workers.len() as u64);
+    let workers: Vec<_> = plan
+        .workers
+        .iter()
+        .map(|w| tokio::spawn(workload::run_worker(w.clone(), ctx.clone())))
+        .collect();
+    let (c2, rec2, faults, flag) = (
+        c.clone(),
+        rec.clone(),
+        plan.faults.clone(),
+        stop_flag.clone(),
+    );
+    let nemesis = tokio::task::spawn_blocking(move || {
+        nemesis_run::run(&**c2, &faults, &rec2, deadline, &flag)
+    });
+    for w in workers {
+        if let Err(e) = w.await {
+            notes.problems.push(format!("a client worker failed: {e}"));
+        }
+    }
+    match nemesis.await {
+        Ok(report) => notes.nemesis = report,
+        Err(e) => notes.problems.push(format!("the nemesis failed: {e}")),
+    }
+    if !notes.nemesis.errors.is_empty() {
+        rec.nemesis(
+            "heal-all",
+            json!({"after": "nemesis errors"}),
+            Instant::now(),
+        );
+    }
+    // Workers leave early only when stopped; otherwise wait out the phase.
+    let mut s = stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline.into()) => {}
+        _ = s.wait_for(|v| *v) => {}
+    }
+}
+
+async fn recover_and_read(
+    cfg: &RunConfig,
+    c: &Arc<Box<dyn Cluster>>,
+    rec: &Arc<Recorder>,
+    stop: &watch::Receiver<bool>,
+    notes: &mut Notes,
+) {
+    let next = 1_000_000;
+    let ctx = ctx(c, rec, Instant::now(), stop, next);
+    let nodes = c.nodes().to_vec();
+    notes.recovery =
+        workload::await_tasks_done(&ctx, &nodes, Duration::from_millis(cfg.recovery_ms)).await;
+    if *stop.borrow() {
+        return;
+    }
+    notes.final_read = workload::final_read(&ctx, &nodes, 2).await.map(|n| n.0);
+    if notes.final_read.is_none() {
+        notes
+            .problems
+            .push("no node answered the final read".into());
+    }
+}
+
+fn spawn_signal_watch(tx: watch::Sender<bool>, flag: Arc<AtomicBool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot watch SIGINT/SIGTERM");
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => eprintln!("gauntlet run: SIGINT: healing, tearing down, checking what was recorded"),
+            _ = term.recv() => eprintln!("gauntlet run: SIGTERM: healing, tearing down, checking what was recorded"),
+        }
+        flag.store(true, Ordering::SeqCst);
+        let _ = tx.send(true);
+    });
+}
+
+async fn finish(
+    cfg: &RunConfig,
+    run_dir: &std::path::Path,
+    history: &std::path::Path,
+    notes: Notes,
+    counts: std::collections::BTreeMap<String, crate::recorder::Counts>,
+    interrupted: bool,
+    started: Instant,
+) -> RunOutcome {
+    let path = history.to_path_buf();
+    let checked =
+        tokio::task::spawn_blocking(move || checkers::check_file(&path, &CheckOptions::default()))
+            .await;
+    let mut results = match checked {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let mut r = checkers::check_ops(Vec::new(), &CheckOptions::default());
+            r.reasons.push(format!("history unreadable: {e}"));
+            r
+        }
+        Err(e) => {
+            let mut r = checkers::check_ops(Vec::new(), &CheckOptions::default());
+            r.reasons.push(format!("checker crashed: {e}"));
+            r
+        }
+    };
+    results.add_extra("harness", harness_result(cfg, &notes, &counts, interrupted));
+    let verdict = results.valid;
+    let exit = match (verdict, interrupted) {
+        (Verdict::Invalid, _) => Exit::Invalid,
+        (_, true) | (Verdict::Unknown, _) => Exit::Unknown,
+        (Verdict::Valid, false) => Exit::Valid,
+    };
+    let mut problems = notes.problems.clone();
+    if let Err(e) = store::write_json(&run_dir.join(store::RESULTS_JSON), &results) {
+        problems.push(format!("results.json: {e:#}"));
+    }
+    if let Err(e) = crate::report::render(run_dir) {
+        problems.push(format!("report.html: {e:#}"));
+    }
+    let repro = summary::repro_command(cfg, None);
+    let mut s = String::new();
+    s.push_str(&summary::ops_table(&counts));
+    s.push_str(&summary::faults_line(&notes.nemesis));
+    s.push('\n');
+    if let Some(ms) = notes.ready_ms {
+        s.push_str(&format!(
+            "cluster ready after {ms} ms; recovery: {}\n",
+            if notes.recovery.is_empty() {
+                "skipped"
+            } else {
+                &notes.recovery
+            }
+        ));
+    }
+    s.push_str(&checkers::render_summary(&results));
+    for p in &problems {
+        s.push_str(&format!("\nproblem: {p}"));
+    }
+    s.push_str(&format!(
+        "\nrun dir: {}\nwall time: {:.1} s\nrerun:   {repro}\nverdict: {}{}",
+        run_dir.display(),
+        started.elapsed().as_secs_f64(),
+        verdict.word(),
+        if interrupted { " (interrupted)" } else { "" }
+    ));
+    RunOutcome {
+        verdict,
+        exit,
+        run_dir: run_dir.to_path_buf(),
+        repro,
+        interrupted,
+        results,
+        summary: s,
+    }
+}
+
+/// The harness's own conditions, as a checker: no vacuous pass.
+fn harness_result(
+    cfg: &RunConfig,
+    notes: &Notes,
+    counts: &std::collections::BTreeMap<String, crate::recorder::Counts>,
+    interrupted: bool,
+) -> ExtraResult {
+    let ok_client: u64 = counts
+        .iter()
+        .filter(|(f, _)| f.as_str() != "read-tasks")
+        .map(|(_, c)| c.ok)
+        .sum();
+    let mut why = Vec::new();
+    if interrupted {
+        why.push("interrupted".to_string());
+    }
+    if !notes.main_phase {
+        why.push("the main phase never ran".into());
+    }
+    if notes.nemesis.applied.len() < notes.nemesis.due {
+        why.push(format!(
+            "{} of {} due faults never took effect",
+            notes.nemesis.due - notes.nemesis.applied.len(),
+            notes.nemesis.due
+        ));
+    }
+    if ok_client < cfg.min_ok_ops {
+        why.push(format!(
+            "only {ok_client} ok client ops (at least {} needed)",
+            cfg.min_ok_ops
+        ));
+    }
+    why.extend(
+        notes
+            .problems
+            .iter()
+            .filter(|p| p.starts_with("setup"))
+            .cloned(),
+    );
+    let valid = if why.is_empty() {
+        Verdict::Valid
+    } else {
+        Verdict::Unknown
+    };
+    ExtraResult {
+        valid,
+        summary: if why.is_empty() {
+            format!(
+                "{ok_client} ok client ops, {} faults applied",
+                notes.nemesis.applied.len()
+            )
+        } else {
+            why.join("; ")
+        },
+        detail: json!({
+            "ok_client_ops": ok_client,
+            "nemesis": notes.nemesis,
+            "ready_ms": notes.ready_ms,
+            "recovery": notes.recovery,
+            "final_read_node": notes.final_read,
+            "problems": notes.problems,
+            "interrupted": interrupted,
+        }),
+    }
+}

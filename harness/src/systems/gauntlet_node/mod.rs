@@ -1,0 +1,251 @@
+//! `gauntlet-node` behind the [`Cluster`] seam: one process per node in the sandbox,
+//! started as
+//! `gauntlet-node --id n1 --listen IP:7000 --peer n1=IP:7000 ... --data-dir DIR [--node-arg...]`,
+//! logging to `nodes/<id>.log` in the run directory, data in `data/<id>/`.
+
+pub mod client;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::cluster::{BoxFuture, Cluster, LocksClient, Reply, TasksClient};
+use client::NodeClient;
+
+/// The port every node listens on (each node has its own address).
+pub const PORT: u16 = 7000;
+
+/// How long a node gets to exit after SIGTERM at teardown.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// A `gauntlet-node` cluster in a sandbox.
+#[derive(Debug)]
+pub struct GauntletNode {
+    sandbox: Sandbox,
+    nodes: Vec<NodeId>,
+    addrs: BTreeMap<NodeId, SocketAddr>,
+    specs: BTreeMap<NodeId, NodeSpec>,
+    client: Arc<NodeClient>,
+    probe: NodeClient,
+}
+
+impl GauntletNode {
+    /// Prepares the node commands for `sandbox` (nothing is started yet). Logs go to
+    /// `run_dir/nodes/<id>.log`, data to `run_dir/data/<id>/`.
+    pub fn new(
+        sandbox: Sandbox,
+        node_bin: &Path,
+        node_args: &[String],
+        run_dir: &Path,
+        op_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let nodes = sandbox.nodes().to_vec();
+        let mut addrs = BTreeMap::new();
+        for n in &nodes {
+            addrs.insert(n.clone(), SocketAddr::new(sandbox.node_addr(n)?, PORT));
+        }
+        let peers: Vec<String> = addrs
+            .iter()
+            .map(|(n, a)| format!("--peer={n}={a}"))
+            .collect();
+        let mut specs = BTreeMap::new();
+        for n in &nodes {
+            let data = run_dir.join("data").join(&n.0);
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            let mut args = vec![
+                format!("--id={n}"),
+                format!("--listen={}", addrs[n]),
+                format!("--data-dir={}", data.display()),
+            ];
+            args.extend(peers.iter().cloned());
+            args.extend(node_args.iter().cloned());
+            let log = run_dir.join("nodes").join(format!("{n}.log"));
+            let mut spec = NodeSpec::new(node_bin, args, log);
+            spec.env.push((
+                "RUST_LOG".into(),
+                std::env::var_os("GAUNTLET_NODE_LOG").unwrap_or("info".into()),
+            ));
+            specs.insert(n.clone(), spec);
+        }
+        Ok(GauntletNode {
+            client: Arc::new(NodeClient::new(addrs.clone(), op_timeout)?),
+            probe: NodeClient::new(addrs.clone(), Duration::from_millis(1000))?,
+            sandbox,
+            nodes,
+            addrs,
+            specs,
+        })
+    }
+
+    async fn check_ready(&self, node: &NodeId) -> Result<(), String> {
+        match self.probe.call(node, Method::GET, "/health", None).await {
+            Reply::Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => {}
+            Reply::Ok(v) => return Err(format!("{node}: /health says {v}")),
+            Reply::Fail(e) | Reply::Info(e) => return Err(format!("{node}: /health: {e}")),
+        }
+        let members = match self.probe.call(node, Method::GET, "/members", None).await {
+            Reply::Ok(v) => v,
+            Reply::Fail(e) | Reply::Info(e) => return Err(format!("{node}: /members: {e}")),
+        };
+        let alive: Vec<&str> = members
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| m.get("state").and_then(Value::as_str) == Some("alive"))
+                    .filter_map(|m| m.get("id").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = self
+            .nodes
+            .iter()
+            .map(|n| n.as_str())
+            .filter(|n| !alive.contains(n))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{node} does not see {} alive yet",
+                missing.join(", ")
+            ))
+        }
+    }
+}
+
+fn state_json(s: &NodeState) -> Value {
+    match s {
+        NodeState::NotStarted => json!({"state": "not-started"}),
+        NodeState::Running { pid } => json!({"state": "running", "pid": pid}),
+        NodeState::Paused { pid } => json!({"state": "paused", "pid": pid}),
+        NodeState::Exited {
+            status,
+            killed_by_sandbox,
+        } => json!({
+            "state": "exited",
+            "exit": status.to_string(),
+            "killed_by_sandbox": killed_by_sandbox,
+        }),
+    }
+}
+
+impl Cluster for GauntletNode {
+    fn name(&self) -> &str {
+        "gauntlet-node"
+    }
+
+    fn nodes(&self) -> &[NodeId] {
+        &self.nodes
+    }
+
+    fn start(&self, node: &NodeId) -> anyhow::Result<()> {
+        let spec = self
+            .specs
+            .get(node)
+            .with_context(|| format!("unknown node {node}"))?;
+        self.sandbox
+            .spawn(node, spec.clone())
+            .with_context(|| format!("starting {node} ({})", spec.program.display()))?;
+        Ok(())
+    }
+
+    fn stop(&self, node: &NodeId) -> anyhow::Result<()> {
+        self.sandbox
+            .terminate(node, STOP_GRACE)
+            .with_context(|| format!("stopping {node}"))?;
+        Ok(())
+    }
+
+    fn kill(&self, node: &NodeId) -> anyhow::Result<Instant> {
+        Ok(self.sandbox.kill(node)?)
+    }
+
+    fn pause(&self, node: &NodeId) -> anyhow::Result<Instant> {
+        Ok(self.sandbox.pause(node)?)
+    }
+
+    fn resume(&self, node: &NodeId) -> anyhow::Result<Instant> {
+        Ok(self.sandbox.resume(node)?)
+    }
+
+    fn restart(&self, node: &NodeId) -> anyhow::Result<()> {
+        self.sandbox.restart(node)?;
+        Ok(())
+    }
+
+    fn apply(&self, fault: &Fault) -> anyhow::Result<FaultGuard> {
+        Ok(self.sandbox.apply(fault)?)
+    }
+
+    fn heal_all(&self) -> anyhow::Result<Instant> {
+        Ok(self.sandbox.heal_all()?)
+    }
+
+    fn log_files(&self, node: &NodeId) -> Vec<PathBuf> {
+        self.specs
+            .get(node)
+            .map(|s| s.log.clone())
+            .into_iter()
+            .collect()
+    }
+
+    fn client_addr(&self, node: &NodeId) -> SocketAddr {
+        self.addrs[node]
+    }
+
+    fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.check_ready(node))
+    }
+
+    fn node_states(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for n in &self.nodes {
+            let state = self
+                .sandbox
+                .state(n)
+                .map(|s| state_json(&s))
+                .unwrap_or_else(|e| json!({"error": e.to_string()}));
+            let restarts = self.sandbox.restarts(n).unwrap_or(0);
+            out.insert(
+                n.0.clone(),
+                json!({"addr": self.addrs[n].to_string(), "last": state, "restarts": restarts}),
+            );
+        }
+        Value::Object(out)
+    }
+
+    fn tasks_client(&self) -> Arc<dyn TasksClient> {
+        self.client.clone()
+    }
+
+    fn locks_client(&self) -> Arc<dyn LocksClient> {
+        self.client.clone()
+    }
+
+    fn teardown(self: Box<Self>) -> anyhow::Result<()> {
+        let mut first: Option<anyhow::Error> = None;
+        for n in &self.nodes {
+            if matches!(
+                self.sandbox.state(n),
+                Ok(NodeState::Running { .. } | NodeState::Paused { .. })
+            ) {
+                if let Err(e) = self.stop(n) {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        if let Err(e) = self.sandbox.down() {
+            first.get_or_insert(anyhow::Error::new(e).context("taking the sandbox down"));
+        }
+        first.map_or(Ok(()), Err)
+    }
+}

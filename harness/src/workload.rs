@@ -1,0 +1,182 @@
+//! The client workers: each runs its planned ops one after the other against its node,
+//! recording every invoke and completion.
+//!
+//! Jepsen's process rule: a worker starts as process `worker`; after an op ends in `info`
+//! that process is never used again and the worker goes on under a fresh process number
+//! (handed out from one counter shared by all workers, starting at the concurrency). A worker
+//! that is late starts its next op at once; no op starts after the main phase's deadline or
+//! after a stop request.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use histories::OpType;
+use nemesis::NodeId;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::cluster::{LocksClient, Reply, TasksClient};
+use crate::plan::{ClientOp, WorkerPlan};
+use crate::recorder::{Completion, Recorder};
+
+/// What every worker shares.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The history.
+    pub rec: Arc<Recorder>,
+    /// The tasks client.
+    pub tasks: Arc<dyn TasksClient>,
+    /// The locks client.
+    pub locks: Arc<dyn LocksClient>,
+    /// No op starts at or after this instant.
+    pub deadline: Instant,
+    /// Flips to true on SIGINT/SIGTERM.
+    pub stop: watch::Receiver<bool>,
+    /// The next fresh process number.
+    pub next_process: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl Ctx {
+    /// A fresh process number.
+    pub fn fresh_process(&self) -> u64 {
+        self.next_process.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Waits until `at`; false when the run must stop first.
+    async fn wait_until(&mut self, at: Instant) -> bool {
+        if *self.stop.borrow() {
+            return false;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => !*self.stop.borrow(),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+}
+
+fn to_completion<T>(r: &Reply<T>, ok_value: impl FnOnce(&T) -> Value, value: &Value) -> Completion {
+    match r {
+        Reply::Ok(t) => Completion::ok(ok_value(t)),
+        Reply::Fail(e) => Completion::fail(value.clone(), e.clone()),
+        Reply::Info(e) => Completion::info(value.clone(), e.clone()),
+    }
+}
+
+/// Runs one worker's plan to its end, the deadline, or a stop.
+pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
+    let node: NodeId = plan.node.clone();
+    let n = Some(node.as_str());
+    let start = ctx.rec.start();
+    let mut process = plan.worker as u64;
+    // Tokens of the locks this process holds (from its ok acquires).
+    let mut held: BTreeMap<String, u64> = BTreeMap::new();
+    for op in &plan.ops {
+        let at = start + Duration::from_nanos(op.at_ns);
+        if at >= ctx.deadline || !ctx.wait_until(at).await || Instant::now() >= ctx.deadline {
+            break;
+        }
+        let f = op.op.f();
+        let completion = match &op.op {
+            ClientOp::Submit { task, work_ms } => {
+                let value = json!({"task": task});
+                ctx.rec.invoke(process, f, value.clone(), n);
+                let r = ctx.tasks.submit(&node, task, *work_ms).await;
+                to_completion(&r, |_| value.clone(), &value)
+            }
+            ClientOp::Acquire { lock, ttl_ms } => {
+                let value = json!({"lock": lock, "ttl_ms": ttl_ms});
+                ctx.rec.invoke(process, f, value.clone(), n);
+                let client = format!("p{process}");
+                let r = ctx.locks.acquire(&node, lock, &client, *ttl_ms).await;
+                if let Reply::Ok(token) = r {
+                    held.insert(lock.clone(), token);
+                }
+                to_completion(
+                    &r,
+                    |t| json!({"lock": lock, "ttl_ms": ttl_ms, "token": t}),
+                    &value,
+                )
+            }
+            ClientOp::Release { lock } => {
+                // Only a lock this process got is released; otherwise the op is skipped.
+                let Some(token) = held.remove(lock) else {
+                    continue;
+                };
+                let value = json!({"lock": lock, "token": token});
+                ctx.rec.invoke(process, f, value.clone(), n);
+                let client = format!("p{process}");
+                let r = ctx.locks.release(&node, lock, &client, token).await;
+                to_completion(&r, |_| value.clone(), &value)
+            }
+        };
+        let info = completion.kind == OpType::Info;
+        ctx.rec.complete(process, f, completion, n);
+        if info {
+            process = ctx.fresh_process();
+            held.clear();
+        }
+    }
+}
+
+/// The final read: `read-tasks` on each node in turn until one answers ok, at most
+/// `rounds` times around. Every attempt is recorded. Returns the node that answered.
+pub async fn final_read(ctx: &Ctx, nodes: &[NodeId], rounds: usize) -> Option<NodeId> {
+    for _ in 0..rounds {
+        for node in nodes {
+            let process = ctx.fresh_process();
+            let n = Some(node.as_str());
+            ctx.rec.invoke(process, "read-tasks", Value::Null, n);
+            let r = ctx.tasks.read_tasks(node).await;
+            let c = to_completion(&r, |t| json!({"tasks": t}), &Value::Null);
+            let ok = c.kind == OpType::Ok;
+            ctx.rec.complete(process, "read-tasks", c, n);
+            if ok {
+                return Some(node.clone());
+            }
+        }
+    }
+    None
+}
+
+/// Waits (up to `max`) until a read of the tasks shows every task `done`; not recorded in
+/// the history (it only decides when the final read happens). Returns why it stopped.
+pub async fn await_tasks_done(ctx: &Ctx, nodes: &[NodeId], max: Duration) -> String {
+    let until = Instant::now() + max;
+    let mut i = 0usize;
+    let mut stop = ctx.stop.clone();
+    loop {
+        let node = &nodes[i % nodes.len()];
+        i += 1;
+        match ctx.tasks.read_tasks(node).await {
+            Reply::Ok(Value::Object(tasks)) => {
+                let open = tasks
+                    .values()
+                    .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
+                    .count();
+                if open == 0 {
+                    return format!("all {} tasks done", tasks.len());
+                }
+            }
+            Reply::Ok(_) | Reply::Fail(_) | Reply::Info(_) => {}
+        }
+        let next = Instant::now() + Duration::from_millis(250);
+        if next >= until {
+            return format!("recovery wait of {max:?} elapsed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next.into()) => {}
+            _ = stop.wait_for(|s| *s) => return "interrupted".into(),
+        }
+    }
+}
