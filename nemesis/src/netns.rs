@@ -349,3 +349,33 @@ pub fn find_in_path(program: &str) -> Option<std::path::PathBuf> {
                 .unwrap_or(false)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entering from a multi-threaded process is refused (a user namespace could not be
+    /// entered, and threads started earlier would stay in the host's namespace).
+    #[test]
+    fn entering_with_threads_running_is_refused() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let err = enter_controller_namespace().unwrap_err();
+        assert!(
+            matches!(err, Error::NotSingleThreaded { threads } if threads >= 2),
+            "{err}"
+        );
+        assert!(err.to_string().contains("before tokio"), "{err}");
+        assert!(!controller_namespace_entered());
+        drop(tx);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn path_lookup_finds_executables_only() {
+        assert!(find_in_path("sh").is_some());
+        assert!(find_in_path("no-such-program-gauntlet").is_none());
+    }
+}

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::fault::{Fault, NodeId};
 use crate::grudge::Grudge;
 use crate::guard::{FaultGuard, GuardKind};
+use crate::ifconfig;
 use crate::netns::{self, NodeNs};
 use crate::partition::{self, BackendChoice, PartitionBackend, PerNode};
 use crate::probe::{self, Endpoint};
@@ -429,20 +430,12 @@ fn build_net(
         net.probes.push(ns.probe);
         net.rtnl.push(ns.rtnl);
     }
-    let pending: Vec<_> = net
-        .ns
-        .iter()
-        .enumerate()
-        .map(|(i, fd)| {
-            let s = format!(
-                "link set lo up\naddr add {}/24 dev eth0\nlink set eth0 up\n",
-                node_ip(NetMode::Namespaces, i)
-            );
-            netns::start_in(fd.as_raw_fd(), "ip", &["-batch", "-"], Some(&s))
-        })
-        .collect();
-    for p in pending {
-        p?.finish()?;
+    for (i, sock) in net.probes.iter().enumerate() {
+        let ip = node_ip(NetMode::Namespaces, i);
+        ifconfig::set_up(sock, "lo")
+            .and_then(|()| ifconfig::set_addr(sock, "eth0", ip, 24))
+            .and_then(|()| ifconfig::set_up(sock, "eth0"))
+            .map_err(|e| Error::io(format!("configure eth0 of node {}", names[i]), e))?;
     }
     // Ready means: every node reaches every node, and the controller reaches every node.
     verify_cut(&net, names, &BTreeSet::new(), timeout, true)
@@ -775,5 +768,59 @@ impl Inner {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// The harness shares one sandbox between threads and holds guards across them.
+    #[test]
+    fn sandbox_and_guards_are_send_and_sync() {
+        assert_send_sync::<Sandbox>();
+        assert_send_sync::<FaultGuard>();
+    }
+
+    /// Without a controller namespace, namespace mode refuses to start instead of building
+    /// its bridge in the host's network (this test process never entered one).
+    #[test]
+    fn up_without_a_controller_namespace_refuses_and_touches_nothing() {
+        let links = |_: ()| {
+            Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let before = links(());
+        let err = Sandbox::up(SandboxConfig::new(NodeId::cluster(3))).unwrap_err();
+        assert!(
+            matches!(err, Error::NotInControllerNamespace),
+            "expected a refusal, got {err}"
+        );
+        assert!(
+            err.to_string().contains("enter_controller_namespace"),
+            "{err}"
+        );
+        assert_eq!(before, links(()), "host links changed");
+        assert!(!before.contains(BRIDGE));
+    }
+
+    /// Bad configurations are errors that say what is wrong.
+    #[test]
+    fn bad_configs_are_named() {
+        let empty = SandboxConfig::new(vec![]).validate().unwrap_err();
+        assert!(empty.to_string().contains("0 nodes"), "{empty}");
+        let dup = SandboxConfig::new(vec!["n1".into(), "n1".into()])
+            .validate()
+            .unwrap_err();
+        assert!(dup.to_string().contains("\"n1\""), "{dup}");
+        let big = SandboxConfig::new(NodeId::cluster(MAX_NODES + 1))
+            .validate()
+            .unwrap_err();
+        assert!(big.to_string().contains("201 nodes"), "{big}");
     }
 }

@@ -24,8 +24,14 @@ fn privileged(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{msg} (CI=true: failing instead of skipping)");
     }
-    eprintln!("SKIPPED {msg}; run as root to test the sandbox");
+    skip(&format!("{msg}; run as root to test the sandbox"));
     false
+}
+
+/// Prints a skip notice past libtest's output capture, so it shows in a passing run.
+fn skip(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
 }
 
 fn sh(program: &str, args: &[&str]) -> String {
@@ -190,7 +196,7 @@ fn iptables_backend_cuts_exactly_the_grudge() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg} (CI=true: .ci/run installs iptables)");
         }
-        eprintln!("SKIPPED {msg}; apt-get install iptables to run it");
+        skip(&format!("{msg}; apt-get install iptables to run it"));
         return;
     }
     let before = host_snapshot();
@@ -242,6 +248,42 @@ fn kill_restart_pause_resume_behave() {
         serde_json::json!(["running", "running"]),
         "{r}"
     );
+    assert_host_unchanged(&before);
+}
+
+/// As a normal user (uid 65534), the controller enters a user namespace first and the
+/// sandbox works the same; where the kernel forbids unprivileged user namespaces, the error
+/// says so plainly.
+#[test]
+fn works_as_a_normal_user_through_a_user_namespace() {
+    if !privileged("works_as_a_normal_user_through_a_user_namespace") {
+        return; // root is needed only to switch to the unprivileged uid
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("nemesis-selftest");
+    std::fs::copy(SELFTEST, &exe).unwrap();
+    let before = host_snapshot();
+    let out = Command::new(&exe)
+        .arg("lifecycle")
+        .current_dir(dir.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && err.contains("network namespaces unavailable") {
+        assert!(err.contains("unprivileged user namespaces"), "{err}");
+        skip(&format!(
+            "user-namespace mode: this kernel forbids it: {err}"
+        ));
+        return;
+    }
+    let r = report(&out, "lifecycle as uid 65534");
+    assert_eq!(r["paused_stat"], "T", "{r}");
+    assert_eq!(r["ns1"], r["ns1_restarted"], "{r}");
     assert_host_unchanged(&before);
 }
 
