@@ -168,7 +168,8 @@ impl ExecFlags {
         };
         if !node_bin.is_file() {
             return Err(bad_input(format!(
-                "--node-bin: {} is not a file (build it with `cargo build -p node-bin`)",
+                "--node-bin: {} is not a file (build it with `cargo build --release -p node-bin`, \
+                 or `cargo build -p node-bin` for a debug build)",
                 node_bin.display()
             )));
         }
@@ -192,11 +193,15 @@ impl ExecFlags {
     }
 }
 
-/// `gauntlet-node` in the directory of the running `gauntlet` binary.
+/// `gauntlet-node` in the directory of the running `gauntlet` binary; failing that, on PATH.
 pub fn default_node_bin() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()
         .map_err(|e| bad_input(format!("--node-bin: cannot find own binary: {e}")))?;
-    Ok(beside(&exe, "gauntlet-node"))
+    let beside = beside(&exe, "gauntlet-node");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Ok(nemesis::find_in_path("gauntlet-node").unwrap_or(beside))
 }
 
 fn beside(exe: &Path, name: &str) -> PathBuf {

@@ -165,6 +165,7 @@ struct Notes {
     recovery: String,
     final_read: Option<String>,
     main_phase: bool,
+    main_phase_ms: Option<u64>,
 }
 
 async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome {
@@ -201,7 +202,12 @@ async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome 
             }
             let c2 = c.clone();
             match tokio::task::spawn_blocking(move || c2.heal_all()).await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(at)) => {
+                    // After a fault the nemesis could not heal, say when all was healed.
+                    if let Some(r) = rec.as_ref().filter(|_| !notes.nemesis.errors.is_empty()) {
+                        r.nemesis("heal-all", json!({}), at);
+                    }
+                }
                 Ok(Err(e)) => notes.problems.push(format!("healing: {e:#}")),
                 Err(e) => notes.problems.push(format!("healing: {e}")),
             }
@@ -334,6 +340,7 @@ async fn main_phase(
     notes.main_phase = true;
     let deadline = rec.start() + Duration::from_millis(cfg.plan.time_limit_ms);
     let ctx = ctx(c, &rec, deadline, stop, plan.workers.len() as u64);
+    let progress = spawn_progress(rec.clone(), deadline);
     let workers: Vec<_> = plan
         .workers
         .iter()
@@ -357,19 +364,36 @@ async fn main_phase(
         Ok(report) => notes.nemesis = report,
         Err(e) => notes.problems.push(format!("the nemesis failed: {e}")),
     }
-    if !notes.nemesis.errors.is_empty() {
-        rec.nemesis(
-            "heal-all",
-            json!({"after": "nemesis errors"}),
-            Instant::now(),
-        );
-    }
     // Workers leave early only when stopped; otherwise wait out the phase.
     let mut s = stop.clone();
     tokio::select! {
         _ = tokio::time::sleep_until(deadline.into()) => {}
         _ = s.wait_for(|v| *v) => {}
     }
+    progress.abort();
+    notes.main_phase_ms = Some(rec.start().elapsed().as_millis() as u64);
+}
+
+/// One line on stderr every 5 s of the main phase, so a long run shows it is alive.
+fn spawn_progress(rec: Arc<Recorder>, deadline: Instant) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if Instant::now() >= deadline {
+                return;
+            }
+            let c = rec.counts();
+            let (ok, fail, info) = c
+                .values()
+                .fold((0, 0, 0), |(o, f, i), c| (o + c.ok, f + c.fail, i + c.info));
+            eprintln!(
+                "gauntlet run: t={:.0}s: {ok} ok, {fail} fail, {info} info",
+                rec.start().elapsed().as_secs_f64()
+            );
+        }
+    })
 }
 
 async fn recover_and_read(
@@ -440,7 +464,11 @@ async fn finish(
             r
         }
     };
-    results.add_extra("harness", harness_result(cfg, &notes, &counts, interrupted));
+    let run_ms = started.elapsed().as_millis() as u64;
+    results.add_extra(
+        "harness",
+        harness_result(cfg, &notes, &counts, interrupted, run_ms),
+    );
     let verdict = results.valid;
     let exit = match (verdict, interrupted) {
         (Verdict::Invalid, _) => Exit::Invalid,
@@ -497,6 +525,7 @@ fn harness_result(
     notes: &Notes,
     counts: &std::collections::BTreeMap<String, crate::recorder::Counts>,
     interrupted: bool,
+    run_ms: u64,
 ) -> ExtraResult {
     let ok_client: u64 = counts
         .iter()
@@ -553,6 +582,10 @@ fn harness_result(
             "final_read_node": notes.final_read,
             "problems": notes.problems,
             "interrupted": interrupted,
+            "main_phase_ms": notes.main_phase_ms,
+            "client_ops": counts.iter().filter(|(f, _)| f.as_str() != "read-tasks")
+                .map(|(_, c)| c.ok + c.fail + c.info).sum::<u64>(),
+            "run_ms": run_ms,
         }),
     }
 }
