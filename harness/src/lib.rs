@@ -9,6 +9,7 @@
 //! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
 //! | [`plan_cmd`] | `gauntlet plan` |
 //! | [`faults`] | the fault vocabulary (from `nemesis`) |
+//! | [`import`] | `gauntlet import --from jepsen-edn`: Jepsen EDN histories to JSONL |
 //! | [`run`] | `gauntlet run`: the lifecycle of one run, [`run::run_once`] |
 //! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and its clients |
 //! | [`systems`] | the systems behind the seam (`gauntlet-node`) |
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod config;
 pub mod exit;
 pub mod faults;
+pub mod import;
 pub mod nemesis_run;
 pub mod plan;
 pub mod plan_cmd;

@@ -23,6 +23,8 @@ enum Command {
     Check(harness::check::CheckArgs),
     /// Remove what a crashed older run left behind (orphaned nodes); idempotent.
     Clean(harness::clean::CleanArgs),
+    /// Convert a Jepsen/Knossos EDN history to Gauntlet JSONL (on standard output).
+    Import(harness::import::ImportArgs),
     /// One seeded torture run: cluster, clients, nemesis, checks, verdict.
     Run(harness::run::RunArgs),
     /// Print the plan (client ops and faults) a run with these options would execute.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
         Command::Clean(args) => harness::clean::main(args),
+        Command::Import(args) => harness::import::main(args),
         Command::Plan(args) => harness::plan_cmd::main(args),
         Command::Run(args) => harness::run::main(args),
         Command::Report(args) => harness::report::main(args),
