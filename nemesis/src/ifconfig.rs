@@ -49,6 +49,21 @@ pub(crate) fn set_up(sock: &UdpSocket, name: &str) -> io::Result<()> {
     ioctl(sock, libc::SIOCSIFFLAGS, &mut r, &format!("set {name} up"))
 }
 
+/// Whether the link is operationally up (`IFF_RUNNING`): carrier on, and the kernel's
+/// link-watch has activated its queue (before that, packets sent on it are dropped).
+pub(crate) fn is_running(sock: &UdpSocket, name: &str) -> io::Result<bool> {
+    let mut r = ifreq(name)?;
+    ioctl(
+        sock,
+        libc::SIOCGIFFLAGS,
+        &mut r,
+        &format!("get flags of {name}"),
+    )?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = unsafe { r.ifr_ifru.ifru_flags };
+    Ok(flags & libc::IFF_RUNNING as libc::c_short != 0)
+}
+
 fn set_sockaddr(r: &mut libc::ifreq, ip: Ipv4Addr) {
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,

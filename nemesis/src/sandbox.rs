@@ -437,10 +437,31 @@ fn build_net(
             .and_then(|()| ifconfig::set_up(sock, "eth0"))
             .map_err(|e| Error::io(format!("configure eth0 of node {}", names[i]), e))?;
     }
+    wait_running(&net)?;
     // Ready means: every node reaches every node, and the controller reaches every node.
     verify_cut(&net, names, &BTreeSet::new(), timeout, true)
         .map_err(|e| Error::NotVerified(format!("sandbox not connected after up: {e}")))?;
     Ok(net)
+}
+
+/// Waits (bounded, 5 s) until every link of the sandbox is operationally up: node `eth0`s
+/// and the controller's ports. Probing earlier would lose packets to links still coming up.
+fn wait_running(net: &Net) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut links: Vec<(&UdpSocket, String)> =
+        net.probes.iter().map(|s| (s, "eth0".to_owned())).collect();
+    links.extend((1..=net.probes.len()).map(|i| (&net.ctl_probe, format!("gnt-v{i}"))));
+    for (sock, name) in links {
+        while !ifconfig::is_running(sock, &name)
+            .map_err(|e| Error::io(format!("check link {name}"), e))?
+        {
+            if Instant::now() > deadline {
+                return Err(Error::NotVerified(format!("link {name} not up after 5 s")));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    Ok(())
 }
 
 /// Probes all pairs of `net` against the set of cut pairs.
