@@ -40,6 +40,10 @@ pub enum Error {
         threads: usize,
     },
 
+    /// The sandbox was taken down; its nodes and namespaces are gone.
+    #[error("the sandbox is down")]
+    Down,
+
     /// Only one sandbox can be up per controller process at a time (they share a subnet).
     #[error("a sandbox is already up in this process; take it down first")]
     AlreadyUp,

@@ -86,7 +86,12 @@ impl FaultGuard {
             GuardKind::Partition(id) => self.inner.unpartition(*id),
             GuardKind::Kill(nodes) => {
                 for n in nodes {
-                    self.inner.restart(n)?;
+                    match self.inner.restart(n) {
+                        Ok(_) => {}
+                        // Taken down meanwhile: nothing left to restart.
+                        Err(crate::Error::Down) => return Ok(Instant::now()),
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(Instant::now())
             }

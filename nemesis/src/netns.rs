@@ -144,9 +144,12 @@ fn write_file(path: &str, content: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("write {content:?} to {path}"), e))
 }
 
+/// Brings `lo` up in the calling thread's namespace, with an ioctl (no `ip` needed yet).
 fn set_link_up_lo() -> Result<()> {
-    let c = controller()?;
-    run_in(c.fd.as_raw_fd(), "ip", &["link", "set", "lo", "up"], None).map(|_| ())
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0))
+        .map_err(|e| Error::io("open a socket in the controller namespace", e))?;
+    crate::ifconfig::set_up(&sock, "lo")
+        .map_err(|e| Error::io("set lo up in the controller namespace", e))
 }
 
 /// The controller record, or an error when the process never entered one.
@@ -268,7 +271,11 @@ pub(crate) fn start_in(
     let line = format!("{program} {}", args.join(" "));
     let mut child = cmd.spawn().map_err(|e| Error::Command {
         command: line.clone(),
-        status: format!("could not start: {e}"),
+        status: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("could not start: {program} is not on PATH (install it: iproute2, iptables)")
+        } else {
+            format!("could not start: {e}")
+        },
         stderr: String::new(),
     })?;
     if let Some(input) = stdin {

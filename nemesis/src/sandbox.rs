@@ -524,7 +524,7 @@ impl Inner {
             NetMode::Namespaces => lock(&self.net)
                 .as_ref()
                 .map(|n| Some(n.ns[i].clone()))
-                .ok_or_else(|| Error::Config("the sandbox is down".into())),
+                .ok_or(Error::Down),
         }
     }
 
@@ -533,7 +533,7 @@ impl Inner {
         let fd = self.ns_fd(i)?;
         let mut procs = lock(&self.procs);
         if procs.down {
-            return Err(Error::Config("the sandbox is down".into()));
+            return Err(Error::Down);
         }
         if let Some(p) = procs.by_node.get_mut(&i) {
             if let NodeState::Running { pid } | NodeState::Paused { pid } = p.state() {
@@ -560,7 +560,7 @@ impl Inner {
         let fd = self.ns_fd(i)?;
         let mut procs = lock(&self.procs);
         if procs.down {
-            return Err(Error::Config("the sandbox is down".into()));
+            return Err(Error::Down);
         }
         let p = procs
             .by_node
@@ -602,9 +602,7 @@ impl Inner {
         let cut = self.cut_pairs(grudge)?;
         let id = self.next_guard.fetch_add(1, Ordering::SeqCst);
         let mut guard = lock(&self.net);
-        let net = guard
-            .as_mut()
-            .ok_or_else(|| Error::Config("the sandbox is down".into()))?;
+        let net = guard.as_mut().ok_or(Error::Down)?;
         net.partitions.insert(id, cut);
         match self.install(net) {
             Ok(at) => Ok((id, at)),
