@@ -9,6 +9,7 @@
 //! | [`search`] | the WGL/Lowe search with memoization of (linearized set, state) |
 //! | [`explain`] | the smallest non-linearizable window |
 //! | [`report`] | [`LinResults`] and [`render_text`] |
+//! | [`files`] | checking a history file for `gauntlet check` |
 //!
 //! Keys are independent objects (P-compositionality): each is searched on its own, in
 //! parallel (rayon). A budget of steps and a deadline make a search give up with `unknown`.
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod explain;
+pub mod files;
 pub mod generate;
 pub mod history;
 pub mod model;
@@ -39,6 +41,7 @@ use serde_json::Value;
 
 pub use model::{Call, Model, Outcome, Parsed};
 pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
+pub use files::{check_history_file, to_extra, FileCheck};
 pub use values::Values;
 
 use crate::Verdict;
