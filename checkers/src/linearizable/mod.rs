@@ -39,9 +39,9 @@ use histories::{Op, OpType, Process};
 use rayon::prelude::*;
 use serde_json::Value;
 
+pub use files::{check_history_file, to_extra, FileCheck};
 pub use model::{Call, Model, Outcome, Parsed};
 pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
-pub use files::{check_history_file, to_extra, FileCheck};
 pub use values::Values;
 
 use crate::Verdict;
