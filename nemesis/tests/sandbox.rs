@@ -135,10 +135,17 @@ fn check_case(case: &Value, rerun: &str) {
 fn check_partitions(rep: &Value, backend: &str, rerun: &str) {
     assert_eq!(rep["backend"], backend, "backend in use ({rerun})");
     let cases = rep["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), nemesis::GrudgeKind::ALL.len());
+    // Every grudge kind, then two partitions composed (with a kill in between).
+    assert_eq!(cases.len(), nemesis::GrudgeKind::ALL.len() + 1);
     for c in cases {
         check_case(c, rerun);
     }
+    let last = cases.last().unwrap();
+    assert_eq!(last["kind"], "composed");
+    assert_eq!(
+        last["restarts_n3"], 1,
+        "the kill in another thread restarted n3"
+    );
 }
 
 /// A PATH with `ip` and nothing else: iptables is absent.

@@ -309,7 +309,50 @@ fn partitions(sb: &Sandbox, dir: &Path, args: &[String]) -> Res<Value> {
             "tcp": tcp, "udp": udp, "healed_tcp": healed_tcp, "healed_udp": healed_udp}),
         );
     }
+    cases.push(composed(sb, dir, &mut rng)?);
     Ok(json!({"backend": sb.backend(), "seed": seed, "cases": cases}))
+}
+
+/// Two partitions at once, and a kill from another thread while both are in force; healing
+/// the first leaves exactly the second in force.
+fn composed(sb: &Sandbox, dir: &Path, rng: &mut rand_chacha::ChaCha8Rng) -> Res<Value> {
+    let nodes = sb.nodes().to_vec();
+    let g1 = nemesis::grudge::halves(&nodes, rng);
+    let g2 = nemesis::grudge::one_way_grudge(&nodes[4..5], &nodes[..1]);
+    let a = s(sb.apply(&Fault::Partition { grudge: g1 }))?;
+    let b = s(sb.apply(&Fault::Partition { grudge: g2.clone() }))?;
+    let n3 = nodes[2].clone();
+    std::thread::scope(|sc| {
+        sc.spawn(|| -> Res<()> {
+            let k = s(sb.apply(&Fault::Kill {
+                nodes: vec![n3.clone()],
+            }))?;
+            s(k.heal()).map(|_| ())
+        })
+        .join()
+        .map_err(|_| "kill thread panicked".to_string())?
+    })?;
+    let addr = SocketAddr::new(s(sb.node_addr(&n3))?, PORT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("restarted {n3} does not listen on {addr}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s(a.heal())?;
+    let tcp = probe_all(sb, 200)?;
+    std::thread::sleep(Duration::from_millis(20));
+    let udp = udp_delivered(sb, dir, 200);
+    s(b.heal())?;
+    let healed_tcp = probe_all(sb, 201)?;
+    std::thread::sleep(Duration::from_millis(20));
+    let healed_udp = udp_delivered(sb, dir, 201);
+    Ok(
+        json!({"kind": "composed", "grudge": g2, "tcp": tcp, "udp": udp,
+        "healed_tcp": healed_tcp, "healed_udp": healed_udp,
+        "restarts_n3": s(sb.restarts(&n3))?}),
+    )
 }
 
 fn state_name(s: NodeState) -> String {
