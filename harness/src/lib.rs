@@ -19,7 +19,13 @@
 //! | [`store`] | the run directory and `store/latest` |
 //! | [`summary`] | the end-of-run summary and the repro command |
 //! | [`report`] | the run report (`report.html`) and `gauntlet report` |
+//! | [`torture`] | `gauntlet torture`: many seeds, progress, summary, shards |
+//! | [`junit`] | JUnit XML of torture runs, and merging it |
+//! | [`merge`] | `gauntlet merge`: joins torture shards' outputs |
+//! | [`repro`] | `gauntlet repro`: reruns a stored run until its anomaly shows again |
+//! | [`bughunt`] | `gauntlet bug-hunt`: the planted-bug matrix, detection rates |
 
+pub mod bughunt;
 pub mod check;
 pub mod clean;
 pub mod cli;
@@ -28,13 +34,17 @@ pub mod config;
 pub mod exit;
 pub mod faults;
 pub mod import;
+pub mod junit;
+pub mod merge;
 pub mod nemesis_run;
 pub mod plan;
 pub mod plan_cmd;
 pub mod recorder;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod store;
 pub mod summary;
 pub mod systems;
+pub mod torture;
 pub mod workload;

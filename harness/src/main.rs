@@ -31,6 +31,14 @@ enum Command {
     Plan(harness::plan_cmd::PlanArgs),
     /// Regenerate a run directory's report.html.
     Report(harness::report::ReportArgs),
+    /// Run many seeds back to back (nightly CI): summary, JUnit XML, shards.
+    Torture(Box<harness::torture::TortureArgs>),
+    /// Rerun a stored run until the same anomaly class shows again.
+    Repro(harness::repro::ReproArgs),
+    /// Join the summaries and JUnit files of several torture shards.
+    Merge(harness::merge::MergeArgs),
+    /// Run the planted-bug matrix: detection rate and time to first anomaly per bug.
+    BugHunt(Box<harness::bughunt::BugHuntArgs>),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +65,10 @@ fn main() -> ExitCode {
         Command::Plan(args) => harness::plan_cmd::main(args),
         Command::Run(args) => harness::run::main(args),
         Command::Report(args) => harness::report::main(args),
+        Command::Torture(args) => harness::torture::main(*args),
+        Command::Repro(args) => harness::repro::main(args),
+        Command::Merge(args) => harness::merge::main(args),
+        Command::BugHunt(args) => harness::bughunt::main(*args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -249,10 +249,10 @@ fn anomaly_items(out: &mut String, items: &[&Anomaly], links: &Links) {
                 None => format!("#{i}"),
             })
             .collect();
-        let pretty = serde_json::to_string_pretty(&a.detail).unwrap_or_default();
+        let pretty = a.detail.to_string();
         let _ = write!(
             out,
-            "<li class=\"anomaly\"><span class=\"class\">{}</span> ops: {}<pre>{}</pre></li>",
+            "<li class=\"anomaly\"><span class=\"class\">{}</span> ops: {}<pre class=\"detail\">{}</pre></li>",
             esc(&a.class),
             if ops.is_empty() {
                 "none cited".to_string()

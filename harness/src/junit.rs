@@ -1,0 +1,233 @@
+//! JUnit XML for torture runs: one `<testcase>` per seed, so CI systems (GitHub Actions test
+//! reporters, GitLab, Jenkins) show each seed as a test. An invalid seed is a `<failure>`
+//! whose text holds its anomalies and the exact command that reruns it; an unknown one is an
+//! `<error type="unknown">`, and a run the harness could not carry out an `<error type="error">`.
+//!
+//! Merging shards' JUnit files ([`merge`]) concatenates their `<testsuite>` elements under one
+//! `<testsuites>` root with summed counts; it reads only files in the shape [`render`] writes.
+
+use std::fmt::Write;
+
+use crate::report::svg::esc;
+use crate::torture::summary::{RunRecord, Summary, Verdict};
+
+/// Renders the summary as a JUnit XML document.
+pub fn render(summary: &Summary) -> String {
+    let suite = suite(summary);
+    let c = summary.counts();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="gauntlet torture" tests="{}" failures="{}" errors="{}" time="{:.3}">"#,
+        summary.runs.len(),
+        c.invalid,
+        c.unknown + c.error,
+        summary.seconds
+    );
+    out.push_str(&suite);
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// The `<testsuite>` element of one summary.
+fn suite(summary: &Summary) -> String {
+    let c = summary.counts();
+    let name = format!("gauntlet.torture.{}", summary.name);
+    let shard = if summary.shards.is_empty() {
+        String::new()
+    } else {
+        format!(" shard {}", summary.shards.join(","))
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="0" time="{:.3}" timestamp="{}">"#,
+        esc(&name),
+        summary.runs.len(),
+        c.invalid,
+        c.unknown + c.error,
+        summary.seconds,
+        esc(&summary.started)
+    );
+    if !shard.is_empty() {
+        let _ = writeln!(
+            out,
+            r#"    <properties><property name="shard" value="{}"/></properties>"#,
+            esc(shard.trim())
+        );
+    }
+    for r in &summary.runs {
+        testcase(&mut out, &name, r);
+    }
+    out.push_str("  </testsuite>\n");
+    out
+}
+
+fn testcase(out: &mut String, classname: &str, r: &RunRecord) {
+    let _ = write!(
+        out,
+        r#"    <testcase classname="{}" name="seed {}" time="{:.3}""#,
+        esc(classname),
+        r.seed,
+        r.seconds
+    );
+    let mut body = String::new();
+    for a in &r.anomalies {
+        let _ = writeln!(body, "anomaly: {a}");
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(body, "error: {e}");
+    }
+    if let Some(dir) = &r.run_dir {
+        let _ = writeln!(
+            body,
+            "run dir: {dir}{}",
+            if r.kept { "" } else { " (pruned)" }
+        );
+    }
+    let _ = writeln!(body, "repro: {}", r.repro);
+    let (tag, kind) = match r.verdict {
+        Verdict::Valid => {
+            let _ = write!(
+                out,
+                ">\n      <system-out>{}</system-out>\n    </testcase>\n",
+                esc(&body)
+            );
+            return;
+        }
+        Verdict::Invalid => ("failure", "invalid"),
+        Verdict::Unknown => ("error", "unknown"),
+        Verdict::Error => ("error", "error"),
+    };
+    let message = match (r.verdict, r.anomalies.first(), &r.error) {
+        (Verdict::Invalid, Some(_), _) => {
+            // Short: the classes only; the full anomalies are in the element's text.
+            let classes: std::collections::BTreeSet<&str> = r
+                .anomalies
+                .iter()
+                .map(|a| a.split(" (ops").next().unwrap_or(a))
+                .collect();
+            let classes: Vec<&str> = classes.into_iter().collect();
+            format!(
+                "invalid: {} anomalies: {}",
+                r.anomalies.len(),
+                classes.join(", ")
+            )
+        }
+        (_, _, Some(e)) => format!("{kind}: {e}"),
+        _ => format!("{kind}; rerun: {}", r.repro),
+    };
+    let _ = write!(
+        out,
+        ">\n      <{tag} type=\"{kind}\" message=\"{}\">{}</{tag}>\n    </testcase>\n",
+        esc(&message),
+        esc(&body)
+    );
+}
+
+/// Joins JUnit documents written by [`render`] into one: every `<testsuite>` element, with
+/// the root's counts summed. Returns an error naming the input that has no testsuite.
+pub fn merge(docs: &[(String, String)]) -> Result<String, String> {
+    let mut suites = String::new();
+    let (mut tests, mut failures, mut errors, mut time) = (0u64, 0u64, 0u64, 0f64);
+    for (name, doc) in docs {
+        let start = doc
+            .find("<testsuite ")
+            .ok_or_else(|| format!("{name}: no <testsuite> element"))?;
+        let end = doc
+            .rfind("</testsuite>")
+            .ok_or_else(|| format!("{name}: unterminated <testsuite>"))?
+            + "</testsuite>".len();
+        let body = &doc[start..end];
+        for open in body.match_indices("<testsuite ").map(|(i, _)| &body[i..]) {
+            let tag = &open[..open.find('>').unwrap_or(open.len())];
+            tests += attr(tag, "tests").unwrap_or(0.0) as u64;
+            failures += attr(tag, "failures").unwrap_or(0.0) as u64;
+            errors += attr(tag, "errors").unwrap_or(0.0) as u64;
+            time = time.max(attr(tag, "time").unwrap_or(0.0));
+        }
+        suites.push_str("  ");
+        suites.push_str(body);
+        suites.push('\n');
+    }
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"gauntlet torture\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">\n{suites}</testsuites>\n"
+    ))
+}
+
+/// A numeric attribute of an XML start tag.
+fn attr(tag: &str, name: &str) -> Option<f64> {
+    let key = format!(" {name}=\"");
+    let i = tag.find(&key)? + key.len();
+    let rest = &tag[i..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torture::summary::tests::record;
+
+    fn summary(shard: &str, runs: Vec<RunRecord>) -> Summary {
+        Summary {
+            name: "mixed-all".into(),
+            shards: vec![shard.into()],
+            started: "2026-01-01T00:00:00Z".into(),
+            seconds: 12.5,
+            runs,
+        }
+    }
+
+    #[test]
+    fn one_testcase_per_seed_failures_carry_anomalies_and_repro() {
+        let mut bad = record(7, Verdict::Invalid);
+        bad.anomalies = vec!["locks: split <lock> & more".into()];
+        let s = summary(
+            "1/1",
+            vec![record(6, Verdict::Valid), bad, record(8, Verdict::Unknown)],
+        );
+        let xml = render(&s);
+        assert_eq!(xml.matches("<testcase ").count(), 3);
+        assert!(
+            xml.contains(r#"tests="3" failures="1" errors="1""#),
+            "{xml}"
+        );
+        let fail = &xml[xml.find(r#"name="seed 7""#).unwrap()..];
+        let fail = &fail[..fail.find("</testcase>").unwrap()];
+        assert!(fail.contains("<failure type=\"invalid\""), "{fail}");
+        assert!(
+            fail.contains("split &lt;lock&gt; &amp; more"),
+            "escaped anomaly: {fail}"
+        );
+        assert!(fail.contains("repro: gauntlet run --seed 7"), "{fail}");
+        assert!(xml.contains(r#"<error type="unknown""#));
+        // Balanced elements: every opened testcase and testsuite is closed.
+        assert_eq!(
+            xml.matches("<testcase ").count(),
+            xml.matches("</testcase>").count()
+        );
+        assert_eq!(
+            xml.matches("<testsuite ").count(),
+            xml.matches("</testsuite>").count()
+        );
+    }
+
+    #[test]
+    fn merge_joins_suites_and_sums_counts() {
+        let a = render(&summary(
+            "1/2",
+            vec![record(0, Verdict::Valid), record(2, Verdict::Invalid)],
+        ));
+        let b = render(&summary("2/2", vec![record(1, Verdict::Unknown)]));
+        let m = merge(&[("a.xml".into(), a), ("b.xml".into(), b)]).unwrap();
+        assert!(
+            m.contains(r#"<testsuites name="gauntlet torture" tests="3" failures="1" errors="1""#),
+            "{m}"
+        );
+        assert_eq!(m.matches("<testsuite ").count(), 2);
+        assert_eq!(m.matches("<testcase ").count(), 3);
+        assert_eq!(m.matches("<?xml").count(), 1);
+        let e = merge(&[("c.xml".into(), "<testsuites/>".into())]).unwrap_err();
+        assert!(e.contains("c.xml"), "{e}");
+    }
+}

@@ -1,0 +1,268 @@
+//! `gauntlet repro RUN_DIR [--tries N]`: reruns exactly a stored run (its test.json
+//! configuration and its plan.json) until a try shows the same anomaly class, and says how
+//! many tries that took and where each try is stored.
+//!
+//! "The same anomaly class" is a `checker: class` pair (e.g. `locks: split-lock`) found in
+//! both the original results.json and the try's. A stored run without anomalies (unknown, say)
+//! is reproduced by a try with the same verdict. Exit: the verdict of the reproducing try;
+//! when none reproduces, the worst verdict among the tries (so a different anomaly found on
+//! the way still exits 1).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::RunConfig;
+use crate::exit::{bad_input, Exit};
+use crate::torture::summary::Verdict;
+
+/// Flags of `gauntlet repro`.
+#[derive(Debug, clap::Args)]
+pub struct ReproArgs {
+    /// The stored run to reproduce (a directory with test.json and plan.json).
+    pub run_dir: PathBuf,
+    /// Most tries before giving up.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub tries: u32,
+    /// Store root for the tries (default: the store the run is in).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Node binary (default: the stored one if it still exists, else the one beside gauntlet).
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+}
+
+/// What a run showed: its verdict and its anomaly classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The run's verdict.
+    pub verdict: Verdict,
+    /// `checker: class` of each anomaly.
+    pub classes: BTreeSet<String>,
+}
+
+impl Signature {
+    /// Reads a run directory's results.json (missing or unreadable: unknown, no classes).
+    pub fn of_run(run_dir: &Path) -> Signature {
+        let results = std::fs::read_to_string(run_dir.join("results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let Some(results) = results else {
+            return Signature {
+                verdict: Verdict::Unknown,
+                classes: BTreeSet::new(),
+            };
+        };
+        let verdict = match results.get("valid") {
+            Some(Value::Bool(true)) => Verdict::Valid,
+            Some(Value::Bool(false)) => Verdict::Invalid,
+            _ => Verdict::Unknown,
+        };
+        let classes = crate::report::anomaly::checkers(&results)
+            .into_iter()
+            .flat_map(|c| {
+                c.anomalies
+                    .into_iter()
+                    .filter(|a| !a.informational)
+                    .map(move |a| format!("{}: {}", c.name, a.class))
+            })
+            .collect();
+        Signature { verdict, classes }
+    }
+
+    /// Whether `try_` shows what `self` (the original) showed.
+    pub fn reproduced_by(&self, try_: &Signature) -> bool {
+        if self.classes.is_empty() {
+            self.verdict == try_.verdict
+        } else {
+            !self.classes.is_disjoint(&try_.classes)
+        }
+    }
+}
+
+/// Reads the stored configuration and points it at the stored plan.
+pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConfig> {
+    let test = run_dir.join("test.json");
+    let text = std::fs::read_to_string(&test)
+        .map_err(|e| bad_input(format!("{}: {e}", test.display())))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| bad_input(format!("{}: not JSON: {e}", test.display())))?;
+    let inner = value.get("config").cloned().unwrap_or(value);
+    let mut cfg: RunConfig = serde_json::from_value(inner)
+        .map_err(|e| bad_input(format!("{}: not a run configuration: {e}", test.display())))?;
+    let plan = run_dir.join("plan.json");
+    if !plan.is_file() {
+        return Err(bad_input(format!(
+            "{}: missing; cannot rerun the same plan",
+            plan.display()
+        )));
+    }
+    cfg.plan_file = Some(plan);
+    cfg.store = match &args.store {
+        Some(s) => s.clone(),
+        // RUN_DIR is STORE/<workload>-<nemesis>/<time>-seed<seed>.
+        None => run_dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cfg.store.clone()),
+    };
+    if let Some(bin) = &args.node_bin {
+        cfg.node_bin = bin.clone();
+    } else if !cfg.node_bin.is_file() {
+        let fallback = crate::cli::default_node_bin()?;
+        eprintln!(
+            "repro: stored node binary {} is gone; using {}",
+            cfg.node_bin.display(),
+            fallback.display()
+        );
+        cfg.node_bin = fallback;
+    }
+    Ok(cfg)
+}
+
+/// Runs `gauntlet repro`.
+pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
+    let run_dir = args
+        .run_dir
+        .canonicalize()
+        .map_err(|e| bad_input(format!("{}: {e}", args.run_dir.display())))?;
+    let target = Signature::of_run(&run_dir);
+    let cfg = stored_config(&run_dir, &args)?;
+    let wanted = if target.classes.is_empty() {
+        format!("verdict {}", target.verdict.name())
+    } else {
+        target
+            .classes
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    crate::run::enter_sandbox(cfg.net)?;
+    println!(
+        "repro: {} showed {wanted}; up to {} tries",
+        run_dir.display(),
+        args.tries
+    );
+    let mut worst = Exit::Valid;
+    let mut stored = Vec::new();
+    for i in 1..=args.tries {
+        let outcome = crate::torture::run_config(&cfg);
+        let sig = match &outcome.run_dir {
+            Some(d) => Signature::of_run(d),
+            None => Signature {
+                verdict: outcome.verdict,
+                classes: BTreeSet::new(),
+            },
+        };
+        let dir = outcome
+            .run_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "(not stored)".into());
+        println!(
+            "repro: try {i}/{}: {}{} — stored in {dir}",
+            args.tries,
+            sig.verdict.name(),
+            if sig.classes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    sig.classes.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        );
+        if let Some(e) = &outcome.error {
+            println!("repro: try {i} failed to run: {e}");
+        }
+        stored.push(dir);
+        let exit = exit_of(sig.verdict);
+        if target.reproduced_by(&sig) {
+            println!("repro: reproduced on try {i} of {}", args.tries);
+            return Ok(exit);
+        }
+        worst = worse(worst, exit);
+    }
+    println!(
+        "repro: not reproduced in {} tries; tries stored in:",
+        args.tries
+    );
+    for d in &stored {
+        println!("  {d}");
+    }
+    Ok(worst)
+}
+
+fn exit_of(v: Verdict) -> Exit {
+    match v {
+        Verdict::Valid => Exit::Valid,
+        Verdict::Invalid => Exit::Invalid,
+        Verdict::Unknown | Verdict::Error => Exit::Unknown,
+    }
+}
+
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Valid => 0,
+        Exit::Unknown => 1,
+        _ => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(verdict: Verdict, classes: &[&str]) -> Signature {
+        Signature {
+            verdict,
+            classes: classes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn same_class_reproduces_other_classes_do_not() {
+        let orig = sig(Verdict::Invalid, &["locks: split-lock"]);
+        assert!(orig.reproduced_by(&sig(
+            Verdict::Invalid,
+            &["tasks: lost", "locks: split-lock"]
+        )));
+        assert!(!orig.reproduced_by(&sig(Verdict::Invalid, &["tasks: lost"])));
+        assert!(!orig.reproduced_by(&sig(Verdict::Valid, &[])));
+        let unknown = sig(Verdict::Unknown, &[]);
+        assert!(unknown.reproduced_by(&sig(Verdict::Unknown, &[])));
+        assert!(!unknown.reproduced_by(&sig(Verdict::Valid, &[])));
+    }
+
+    #[test]
+    fn signature_reads_results_json() {
+        let dir = std::env::temp_dir().join(format!("gauntlet-repro-sig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("results.json"), r#"{"valid":false,"locks":{"valid":false,"anomalies":[{"kind":"split-lock","ops":[1,2]}]}}"#).unwrap();
+        assert_eq!(
+            Signature::of_run(&dir),
+            sig(Verdict::Invalid, &["locks: split-lock"])
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            Signature::of_run(&dir).verdict,
+            Verdict::Unknown,
+            "no results: unknown"
+        );
+    }
+
+    #[test]
+    fn worst_exit_prefers_invalid() {
+        assert_eq!(worse(Exit::Unknown, Exit::Invalid), Exit::Invalid);
+        assert_eq!(worse(Exit::Invalid, Exit::Unknown), Exit::Invalid);
+        assert_eq!(worse(Exit::Valid, Exit::Unknown), Exit::Unknown);
+    }
+}

@@ -1,0 +1,428 @@
+//! `gauntlet torture`: many seeds back to back, each a full `gauntlet run` with the same
+//! options, for nightly CI.
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | [`seeds`] | `--seeds`, `--runs`, `--duration` lists and `--shard I/N` slices |
+//! | [`summary`] | per-seed records, counts, exit code, the table and `summary.json` |
+//! | [`progress`] | the progress bar, or plain lines when stderr is not a terminal |
+//!
+//! Outputs go to `--out` (default `STORE/torture/<UTC time>[-shard-I-of-N]`): `summary.json`,
+//! `junit.xml` (see [`crate::junit`]) and `summary.txt`. Run directories of invalid and unknown
+//! seeds are kept, valid ones pruned unless `--keep-all`. Exit: 1 if any seed was invalid,
+//! else 2 if any was unknown (or could not run), else 0.
+
+pub mod progress;
+pub mod seeds;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+
+use crate::cli::{parse_duration, ExecFlags, PlanFlags};
+use crate::exit::{bad_input, Exit};
+use progress::Progress;
+use seeds::{SeedList, SeedRange, Shard};
+use summary::{RunRecord, Summary, Verdict};
+
+/// Flags of `gauntlet torture`: those of `gauntlet run`, plus which seeds and where to report.
+#[derive(Debug, clap::Args)]
+pub struct TortureArgs {
+    /// The flags every run gets (as `gauntlet run`); `--seed` is the base seed of --runs/--duration.
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    /// How each run executes (as `gauntlet run`).
+    #[command(flatten)]
+    pub exec: ExecFlags,
+    /// Seeds to run: A..B (B excluded) or A..=B.
+    #[arg(long, conflicts_with = "runs")]
+    pub seeds: Option<SeedRange>,
+    /// Number of runs, seeds --seed, --seed+1, … (default 10 unless --seeds or --duration).
+    #[arg(long)]
+    pub runs: Option<u64>,
+    /// Time budget: no new run starts once it is spent (e.g. 2h).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run only slice I of N of the seeds (round-robin), e.g. 2/4, for CI matrices.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Keep the run directories of valid runs too.
+    #[arg(long)]
+    pub keep_all: bool,
+    /// Directory for summary.json, junit.xml and summary.txt.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// What running one seed gave.
+#[derive(Debug, Clone)]
+pub struct SeedResult {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Where the run is stored.
+    pub run_dir: Option<PathBuf>,
+    /// The command that reruns it.
+    pub repro: String,
+    /// Why it could not run, for [`Verdict::Error`].
+    pub error: Option<String>,
+}
+
+/// The loop's settings, apart from the seeds.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopOptions {
+    /// No new run starts after this much time.
+    pub budget: Option<Duration>,
+    /// Keep valid runs' directories.
+    pub keep_all: bool,
+}
+
+/// Runs `gauntlet torture`.
+pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
+    let list = seed_list(&args)?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    // Resolve the flags once up front so a bad value stops everything with 254.
+    let first = list
+        .iter(shard)
+        .next()
+        .ok_or_else(|| bad_input(format!("--shard {shard}: no seeds in this slice")))?;
+    let cfg = resolve(&args, first)?;
+    // Before any thread starts (the progress bar ticks on one): the controller namespace.
+    crate::run::enter_sandbox(cfg.net)?;
+    let out = out_dir(&args, shard);
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    eprintln!(
+        "torture: {} seeds{} of {list}; outputs in {}",
+        list.len(shard)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "unbounded".into()),
+        args.shard
+            .map(|s| format!(" (shard {s})"))
+            .unwrap_or_default(),
+        out.display()
+    );
+    let mut progress = Progress::new(list.len(shard), args.plain, "torture");
+    let opts = LoopOptions {
+        budget: args.duration,
+        keep_all: args.keep_all,
+    };
+    let started = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let t0 = Instant::now();
+    let runs = run_seeds(list.iter(shard), opts, &mut progress, |seed| {
+        run_seed(&args, seed)
+    });
+    progress.finish();
+    let summary = Summary {
+        name: format!("{}-{}", args.plan.workload, args.plan.nemesis.label()),
+        shards: args.shard.map(|s| vec![s.to_string()]).unwrap_or_default(),
+        started,
+        seconds: t0.elapsed().as_secs_f64(),
+        runs,
+    };
+    write_outputs(&summary, &out)?;
+    print!("{}", summary.table());
+    println!(
+        "summary: {}\njunit: {}",
+        out.join("summary.json").display(),
+        out.join("junit.xml").display()
+    );
+    Ok(summary.exit())
+}
+
+fn seed_list(args: &TortureArgs) -> anyhow::Result<SeedList> {
+    if let Some(range) = args.seeds {
+        if args.plan.seed.is_some() {
+            return Err(bad_input(
+                "--seed: not allowed with --seeds (the range gives the seeds)",
+            ));
+        }
+        return Ok(SeedList::Range(range));
+    }
+    let base = match args.plan.seed {
+        Some(s) => s,
+        None if args.shard.is_some() => {
+            return Err(bad_input(
+                "--shard: needs --seeds or --seed, so that every shard slices the same list",
+            ))
+        }
+        None => {
+            let s = crate::cli::random_seed();
+            eprintln!("torture: base seed {s} (random; pass --seed {s} to repeat)");
+            s
+        }
+    };
+    Ok(match (args.runs, args.duration) {
+        (Some(0), _) => return Err(bad_input("--runs: must be at least 1")),
+        (Some(runs), _) => SeedList::Count { base, runs },
+        (None, Some(_)) => SeedList::Unbounded { base },
+        (None, None) => SeedList::Count { base, runs: 10 },
+    })
+}
+
+fn out_dir(args: &TortureArgs, shard: Shard) -> PathBuf {
+    if let Some(o) = &args.out {
+        return o.clone();
+    }
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    let suffix = args
+        .shard
+        .map(|_| format!("-shard-{}-of-{}", shard.index, shard.count))
+        .unwrap_or_default();
+    args.exec
+        .store
+        .join("torture")
+        .join(format!("{stamp}{suffix}"))
+}
+
+/// Writes summary.json, junit.xml and summary.txt into `out`.
+pub fn write_outputs(summary: &Summary, out: &Path) -> anyhow::Result<()> {
+    summary.write(&out.join("summary.json"))?;
+    let junit = out.join("junit.xml");
+    std::fs::write(&junit, crate::junit::render(summary))
+        .with_context(|| format!("{}: cannot write", junit.display()))?;
+    let txt = out.join("summary.txt");
+    std::fs::write(&txt, summary.table())
+        .with_context(|| format!("{}: cannot write", txt.display()))
+}
+
+/// Runs each seed with `run`, until the seeds or the time budget run out; prunes valid runs'
+/// directories unless asked to keep them. Pure apart from `run` and the pruning.
+pub fn run_seeds(
+    seeds: impl Iterator<Item = u64>,
+    opts: LoopOptions,
+    progress: &mut Progress,
+    mut run: impl FnMut(u64) -> SeedResult,
+) -> Vec<RunRecord> {
+    let t0 = Instant::now();
+    let mut records = Vec::new();
+    for seed in seeds {
+        if opts.budget.is_some_and(|b| t0.elapsed() >= b) {
+            eprintln!("torture: time budget spent after {} runs", records.len());
+            break;
+        }
+        progress.starting(seed);
+        let start = Instant::now();
+        let result = run(seed);
+        let took = start.elapsed();
+        progress.finished(seed, result.verdict, took);
+        records.push(record(seed, result, took, opts.keep_all));
+    }
+    records
+}
+
+fn record(seed: u64, result: SeedResult, took: Duration, keep_all: bool) -> RunRecord {
+    let anomalies = result
+        .run_dir
+        .as_deref()
+        .map(anomaly_lines)
+        .unwrap_or_default();
+    let mut kept = result.run_dir.as_ref().is_some_and(|d| d.exists());
+    if kept && result.verdict == Verdict::Valid && !keep_all {
+        let dir = result.run_dir.as_deref().unwrap_or(Path::new(""));
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => kept = false,
+            Err(e) => tracing::warn!("cannot prune {}: {e}", dir.display()),
+        }
+    }
+    RunRecord {
+        seed,
+        verdict: result.verdict,
+        seconds: took.as_secs_f64(),
+        run_dir: result.run_dir.map(|d| d.display().to_string()),
+        kept,
+        repro: result.repro,
+        anomalies,
+        error: result.error,
+    }
+}
+
+/// One line per anomaly in `run_dir/results.json`: `checker: class (ops …) detail`.
+pub fn anomaly_lines(run_dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join("results.json")) else {
+        return Vec::new();
+    };
+    let Ok(results) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in crate::report::anomaly::checkers(&results) {
+        for a in c.anomalies.iter().filter(|a| !a.informational) {
+            let ops: Vec<String> = a.ops.iter().map(u64::to_string).collect();
+            let detail = crate::report::nodes::truncate(&a.detail.to_string(), 300);
+            out.push(format!(
+                "{}: {} (ops {}) {detail}",
+                c.name,
+                a.class,
+                ops.join(" ")
+            ));
+        }
+    }
+    out
+}
+
+/// Runs one seed with the torture flags, resolved exactly as `gauntlet run` resolves them.
+fn run_seed(args: &TortureArgs, seed: u64) -> SeedResult {
+    match resolve(args, seed) {
+        Ok(cfg) => run_config(&cfg),
+        Err(e) => SeedResult {
+            verdict: Verdict::Error,
+            run_dir: None,
+            repro: format!("gauntlet run --seed {seed} (with this torture run's flags)"),
+            error: Some(format!("{e:#}")),
+        },
+    }
+}
+
+/// The configuration of `gauntlet run --seed SEED` with the torture run's other flags.
+fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunConfig> {
+    let mut plan = args.plan.clone();
+    plan.seed = Some(seed);
+    crate::run::resolve(&crate::run::RunArgs {
+        plan,
+        exec: args.exec.clone(),
+        plan_file: None,
+    })
+}
+
+/// Runs one fully configured run through [`crate::run::run_once`]; a run that fails to run
+/// at all becomes [`Verdict::Error`] with the reason.
+pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
+    match crate::run::run_once(cfg) {
+        Ok(o) => SeedResult {
+            verdict: match o.exit {
+                Exit::Valid => Verdict::Valid,
+                Exit::Invalid => Verdict::Invalid,
+                Exit::Unknown => Verdict::Unknown,
+                Exit::BadInput | Exit::Crash => Verdict::Error,
+            },
+            run_dir: Some(o.run_dir),
+            repro: o.repro,
+            error: None,
+        },
+        Err(e) => SeedResult {
+            verdict: Verdict::Error,
+            run_dir: None,
+            repro: format!(
+                "gauntlet run --seed {} (with the same flags)",
+                cfg.plan.seed
+            ),
+            error: Some(format!("{e:#}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake runner that makes a run dir per seed: multiples of 3 invalid, of 5 unknown.
+    fn fake(root: &Path) -> impl FnMut(u64) -> SeedResult + '_ {
+        move |seed| {
+            let dir = root.join(format!("seed{seed}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let verdict = if seed % 3 == 0 {
+                std::fs::write(
+                    dir.join("results.json"),
+                    r#"{"valid":false,"locks":{"valid":false,"split":[{"ops":[4,9]}]}}"#,
+                )
+                .unwrap();
+                Verdict::Invalid
+            } else if seed % 5 == 0 {
+                Verdict::Unknown
+            } else {
+                Verdict::Valid
+            };
+            SeedResult {
+                verdict,
+                run_dir: Some(dir),
+                repro: format!("gauntlet run --seed {seed}"),
+                error: None,
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_failing_runs_prunes_passing_ones_and_records_anomalies() {
+        let root =
+            std::env::temp_dir().join(format!("gauntlet-torture-loop-{}", std::process::id()));
+        let mut p = Progress::new(Some(6), true, "torture");
+        let opts = LoopOptions {
+            budget: None,
+            keep_all: false,
+        };
+        let recs = run_seeds(1..=6, opts, &mut p, fake(&root));
+        let kept: Vec<(u64, bool)> = recs.iter().map(|r| (r.seed, r.kept)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                (1, false),
+                (2, false),
+                (3, true),
+                (4, false),
+                (5, true),
+                (6, true)
+            ]
+        );
+        assert!(
+            !root.join("seed1").exists()
+                && root.join("seed3").exists()
+                && root.join("seed5").exists()
+        );
+        assert_eq!(
+            recs[2].anomalies,
+            vec![r#"locks: split (ops 4 9) {"ops":[4,9]}"#.to_string()]
+        );
+        let recs = run_seeds(
+            7..=8,
+            LoopOptions {
+                budget: None,
+                keep_all: true,
+            },
+            &mut p,
+            fake(&root),
+        );
+        assert!(
+            recs.iter().all(|r| r.kept) && root.join("seed7").exists(),
+            "--keep-all keeps valid runs"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Proves: over an unbounded seed list the loop stops once the budget is spent, and
+    /// starts no run after that (each run takes at least 20 ms, so at most 3 start in 50 ms).
+    #[test]
+    fn a_spent_budget_starts_no_new_run() {
+        let root =
+            std::env::temp_dir().join(format!("gauntlet-torture-budget-{}", std::process::id()));
+        let mut p = Progress::new(None, true, "torture");
+        let mut calls = 0;
+        let mut inner = fake(&root);
+        let opts = LoopOptions {
+            budget: Some(Duration::from_millis(50)),
+            keep_all: false,
+        };
+        let t0 = Instant::now();
+        let recs = run_seeds(1.., opts, &mut p, |s| {
+            calls += 1;
+            std::thread::sleep(Duration::from_millis(20));
+            inner(s)
+        });
+        assert!(
+            t0.elapsed() >= Duration::from_millis(50),
+            "stopped before the budget was spent"
+        );
+        assert!(
+            (1..=3).contains(&recs.len()),
+            "{} runs in a 50 ms budget of 20 ms runs",
+            recs.len()
+        );
+        assert_eq!(calls, recs.len());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
