@@ -17,7 +17,7 @@
 //! | [`partition`] | the two partition backends (kernel-only routes, iptables) |
 //! | [`process`] | node process specs and states; the spawner thread |
 //! | [`clean`] | [`clean::clean`]: removes what a crashed older run could have left |
-//! | `netns`, `ifconfig`, `probe` | namespace plumbing; connectivity probes used for verification |
+//! | `net`, `netns`, `ifconfig`, `probe` | namespace plumbing; connectivity probes used for verification |
 //!
 //! # Example
 //!
@@ -54,6 +54,7 @@ pub mod fault;
 pub mod grudge;
 pub mod guard;
 pub(crate) mod ifconfig;
+pub(crate) mod net;
 pub(crate) mod netns;
 pub mod partition;
 pub(crate) mod probe;

@@ -15,7 +15,7 @@
 //! different threads at overlapping times: partitions and processes have separate locks.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, ExitStatus, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,17 +28,12 @@ use crate::error::{Error, Result};
 use crate::fault::{Fault, NodeId};
 use crate::grudge::Grudge;
 use crate::guard::{FaultGuard, GuardKind};
-use crate::ifconfig;
-use crate::netns::{self, NodeNs};
-use crate::partition::{self, BackendChoice, PartitionBackend, PerNode};
-use crate::probe::{self, Endpoint};
+use crate::net::{build_net, node_ip, Net};
+pub use crate::net::{BRIDGE, CONTROLLER_ADDR};
+use crate::netns;
+use crate::partition::{BackendChoice, PartitionBackend};
 use crate::process::{NodeProc, NodeSpec, NodeState, Spawner};
 
-/// The name of the bridge in the controller namespace.
-pub const BRIDGE: &str = "gnt-br";
-/// The bridge's address: the controller's address as the nodes see it, and the
-/// non-forwarding gateway of the route backend.
-pub const CONTROLLER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The most nodes a sandbox holds (addresses .11 to .210 of the /24).
 pub const MAX_NODES: usize = 200;
 
@@ -98,22 +93,6 @@ impl SandboxConfig {
     }
 }
 
-/// The network half of a namespace-mode sandbox.
-#[derive(Debug)]
-struct Net {
-    backend: PartitionBackend,
-    ns: Vec<Arc<OwnedFd>>,
-    probes: Vec<UdpSocket>,
-    rtnl: Vec<OwnedFd>,
-    ctl_probe: UdpSocket,
-    /// Active partitions by guard id, as cut (sender, receiver) index pairs.
-    partitions: BTreeMap<u64, BTreeSet<(usize, usize)>>,
-    /// What each node namespace has installed now.
-    installed: PerNode,
-    /// Nodes whose installed state is unknown (a command failed): always rewritten.
-    dirty: BTreeSet<usize>,
-}
-
 #[derive(Debug)]
 pub(crate) struct Inner {
     nodes: Vec<NodeId>,
@@ -147,14 +126,6 @@ pub struct Sandbox {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn node_ip(mode: NetMode, i: usize) -> Ipv4Addr {
-    let last = 11 + i as u8;
-    match mode {
-        NetMode::Namespaces => Ipv4Addr::new(10, 77, 0, last),
-        NetMode::Loopback => Ipv4Addr::new(127, 0, 0, last),
-    }
 }
 
 impl Sandbox {
@@ -391,120 +362,6 @@ impl Drop for Sandbox {
     }
 }
 
-fn build_net(
-    n: usize,
-    backend: PartitionBackend,
-    timeout: Duration,
-    names: &[NodeId],
-) -> Result<Net> {
-    netns::check_in_controller()?;
-    let ctl = netns::controller_fd()?;
-    let node_ns: Vec<NodeNs> = netns::make_node_namespaces(n)?;
-    let mut script = format!(
-        "link add {BRIDGE} type bridge\naddr add {CONTROLLER_ADDR}/24 dev {BRIDGE}\nlink set {BRIDGE} up\n"
-    );
-    for (i, ns) in node_ns.iter().enumerate() {
-        let v = format!("gnt-v{}", i + 1);
-        script.push_str(&format!(
-            "link add {v} type veth peer name eth0 netns {}\nlink set {v} master {BRIDGE} up\n",
-            netns::fd_path(&ns.fd)
-        ));
-    }
-    netns::run_in(ctl, "ip", &["-batch", "-"], Some(&script))?;
-    let mut net = Net {
-        backend,
-        ns: Vec::new(),
-        probes: Vec::new(),
-        rtnl: Vec::new(),
-        ctl_probe: UdpSocket::bind(("0.0.0.0", 0))
-            .map_err(|e| Error::io("bind the controller probe socket", e))?,
-        partitions: BTreeMap::new(),
-        installed: PerNode::new(),
-        dirty: BTreeSet::new(),
-    };
-    net.ctl_probe
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("set the controller probe non-blocking", e))?;
-    for ns in node_ns {
-        net.ns.push(Arc::new(ns.fd));
-        net.probes.push(ns.probe);
-        net.rtnl.push(ns.rtnl);
-    }
-    for (i, sock) in net.probes.iter().enumerate() {
-        let ip = node_ip(NetMode::Namespaces, i);
-        ifconfig::set_up(sock, "lo")
-            .and_then(|()| ifconfig::set_addr(sock, "eth0", ip, 24))
-            .and_then(|()| ifconfig::set_up(sock, "eth0"))
-            .map_err(|e| Error::io(format!("configure eth0 of node {}", names[i]), e))?;
-    }
-    wait_running(&net)?;
-    // Ready means: every node reaches every node, and the controller reaches every node.
-    verify_cut(&net, names, &BTreeSet::new(), timeout, true)
-        .map_err(|e| Error::NotVerified(format!("sandbox not connected after up: {e}")))?;
-    Ok(net)
-}
-
-/// Waits (bounded, 5 s) until every link of the sandbox is operationally up: node `eth0`s
-/// and the controller's ports. Probing earlier would lose packets to links still coming up.
-fn wait_running(net: &Net) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut links: Vec<(&UdpSocket, String)> =
-        net.probes.iter().map(|s| (s, "eth0".to_owned())).collect();
-    links.extend((1..=net.probes.len()).map(|i| (&net.ctl_probe, format!("gnt-v{i}"))));
-    for (sock, name) in links {
-        while !ifconfig::is_running(sock, &name)
-            .map_err(|e| Error::io(format!("check link {name}"), e))?
-        {
-            if Instant::now() > deadline {
-                return Err(Error::NotVerified(format!("link {name} not up after 5 s")));
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
-    Ok(())
-}
-
-/// Probes all pairs of `net` against the set of cut pairs.
-fn verify_cut(
-    net: &Net,
-    names: &[NodeId],
-    cut: &BTreeSet<(usize, usize)>,
-    timeout: Duration,
-    with_controller: bool,
-) -> std::result::Result<Instant, String> {
-    let eps: Vec<Endpoint<'_>> = net
-        .probes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Endpoint {
-            name: names[i].0.clone(),
-            sock: s,
-            addr: SocketAddr::new(
-                IpAddr::V4(node_ip(NetMode::Namespaces, i)),
-                s.local_addr().map(|a| a.port()).unwrap_or(0),
-            ),
-        })
-        .collect();
-    let mut senders: Vec<Endpoint<'_>> = net
-        .probes
-        .iter()
-        .zip(&eps)
-        .map(|(s, e)| Endpoint {
-            name: e.name.clone(),
-            sock: s,
-            addr: e.addr,
-        })
-        .collect();
-    if with_controller {
-        senders.push(Endpoint {
-            name: "controller".into(),
-            sock: &net.ctl_probe,
-            addr: SocketAddr::new(IpAddr::V4(CONTROLLER_ADDR), 0),
-        });
-    }
-    probe::verify(&senders, &eps, cut, timeout)
-}
-
 impl Inner {
     pub(crate) fn idx(&self, node: &NodeId) -> Result<usize> {
         self.index
@@ -604,11 +461,11 @@ impl Inner {
         let mut guard = lock(&self.net);
         let net = guard.as_mut().ok_or(Error::Down)?;
         net.partitions.insert(id, cut);
-        match self.install(net) {
+        match net.install(&self.nodes, self.verify_timeout) {
             Ok(at) => Ok((id, at)),
             Err(e) => {
                 net.partitions.remove(&id);
-                if let Err(e2) = self.install(net) {
+                if let Err(e2) = net.install(&self.nodes, self.verify_timeout) {
                     tracing::error!("rolling back a failed partition: {e2}");
                 }
                 Err(e)
@@ -625,90 +482,7 @@ impl Inner {
         if net.partitions.remove(&id).is_none() {
             return Ok(Instant::now());
         }
-        self.install(net)
-    }
-
-    /// Makes every node namespace match the union of the active partitions, then verifies
-    /// it by probing. Returns the instant the state was installed (confirmed by the probes).
-    fn install(&self, net: &mut Net) -> Result<Instant> {
-        let cut: BTreeSet<(usize, usize)> = net.partitions.values().flatten().copied().collect();
-        let want = partition::per_node(net.backend, &cut);
-        let empty = BTreeSet::new();
-        let mut touch: BTreeSet<usize> = net.dirty.clone();
-        for i in want.keys().chain(net.installed.keys()) {
-            if want.get(i).unwrap_or(&empty) != net.installed.get(i).unwrap_or(&empty) {
-                touch.insert(*i);
-            }
-        }
-        let mut first_err = None;
-        let mut done = |net: &mut Net, i: usize, r: Result<()>| match r {
-            Ok(()) => {
-                net.dirty.remove(&i);
-                match want.get(&i) {
-                    Some(s) => net.installed.insert(i, s.clone()),
-                    None => net.installed.remove(&i),
-                };
-            }
-            Err(e) => {
-                net.dirty.insert(i);
-                first_err.get_or_insert(e);
-            }
-        };
-        let ip = |p: usize| node_ip(NetMode::Namespaces, p);
-        match net.backend {
-            PartitionBackend::Route => {
-                for &i in &touch {
-                    let wanted: BTreeSet<Ipv4Addr> = want
-                        .get(&i)
-                        .unwrap_or(&empty)
-                        .iter()
-                        .map(|p| ip(*p))
-                        .collect();
-                    // A dirty node may hold any peer route: remove them all.
-                    let remove: BTreeSet<Ipv4Addr> = if net.dirty.contains(&i) {
-                        (0..self.nodes.len()).filter(|p| *p != i).map(ip).collect()
-                    } else {
-                        net.installed
-                            .get(&i)
-                            .unwrap_or(&empty)
-                            .iter()
-                            .map(|p| ip(*p))
-                            .collect()
-                    };
-                    let r = partition::route::set_routes(
-                        &net.rtnl[i],
-                        &wanted,
-                        &remove,
-                        CONTROLLER_ADDR,
-                    )
-                    .map_err(|e| {
-                        Error::io(format!("set partition routes of node {}", self.nodes[i]), e)
-                    });
-                    done(net, i, r);
-                }
-            }
-            PartitionBackend::Iptables => {
-                let mut pending = Vec::new();
-                for &i in &touch {
-                    let (prog, args, input) =
-                        partition::iptables_command(want.get(&i).unwrap_or(&empty), ip);
-                    pending.push((
-                        i,
-                        netns::start_in(net.ns[i].as_raw_fd(), prog, &args, Some(&input)),
-                    ));
-                }
-                for (i, p) in pending {
-                    done(net, i, p.and_then(|p| p.finish()).map(|_| ()));
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        let at = Instant::now();
-        verify_cut(net, &self.nodes, &cut, self.verify_timeout, false)
-            .map_err(Error::NotVerified)?;
-        Ok(at)
+        net.install(&self.nodes, self.verify_timeout)
     }
 
     fn heal_all(&self) -> Result<Instant> {
@@ -716,7 +490,7 @@ impl Inner {
         let mut result = Ok(Instant::now());
         if let Some(net) = lock(&self.net).as_mut() {
             net.partitions.clear();
-            result = self.install(net);
+            result = net.install(&self.nodes, self.verify_timeout);
         }
         let fds: Vec<Option<Arc<OwnedFd>>> = (0..self.nodes.len())
             .map(|i| self.ns_fd(i).ok().flatten())
@@ -766,10 +540,7 @@ impl Inner {
         }
         lock(&self.spawner).stop();
         if let Some(net) = lock(&self.net).take() {
-            let mut script = format!("link del {BRIDGE}\n");
-            for i in 0..net.ns.len() {
-                script.push_str(&format!("link del gnt-v{}\n", i + 1));
-            }
+            let script = net.teardown_script();
             match netns::controller_fd() {
                 Ok(ctl) => {
                     if let Err(e) = netns::run_in(ctl, "ip", &["-batch", "-"], Some(&script)) {

@@ -20,7 +20,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use nemesis::{
-    BackendChoice, Fault, GrudgeKind, NodeId, NodeSpec, NodeState, Sandbox, SandboxConfig,
+    BackendChoice, Fault, Grudge, GrudgeKind, NodeId, NodeSpec, NodeState, Sandbox, SandboxConfig,
 };
 use rand::SeedableRng;
 use serde_json::{json, Value};
@@ -275,6 +275,33 @@ fn udp_delivered(sb: &Sandbox, dir: &Path, round: usize) -> Vec<(String, String)
     out
 }
 
+/// The UDP deliveries of `round` once they settled: the echo nodes may be scheduled late on a
+/// loaded machine, so wait (bounded, 5 s) until every pair the grudge leaves open has shown up
+/// in the logs, then 50 ms more for any cut pair that would wrongly show up. This only decides
+/// when to look; the test compares what was seen with the grudge.
+fn udp_settled(sb: &Sandbox, dir: &Path, round: usize, grudge: &Grudge) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let open = sb
+        .nodes()
+        .iter()
+        .flat_map(|s| sb.nodes().iter().map(move |r| (s, r)))
+        .filter(|(s, r)| s != r && !grudge.drops(r, s))
+        .count();
+    while Instant::now() < deadline {
+        let got = udp_delivered(sb, dir, round);
+        let open_got = got
+            .iter()
+            .filter(|(s, r)| !grudge.drops(&NodeId::from(r.as_str()), &NodeId::from(s.as_str())))
+            .count();
+        if open_got >= open {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    udp_delivered(sb, dir, round)
+}
+
 fn partitions(sb: &Sandbox, dir: &Path, args: &[String]) -> Res<Value> {
     let seed: u64 = flag(args, "--seed")
         .unwrap_or("1")
@@ -295,15 +322,13 @@ fn partitions(sb: &Sandbox, dir: &Path, args: &[String]) -> Res<Value> {
             .apply(&fault)
             .map_err(|e| format!("re-apply {kind}: {e}"))?;
         let tcp = probe_all(sb, k)?;
-        std::thread::sleep(Duration::from_millis(20));
-        let udp = udp_delivered(sb, dir, k);
+        let udp = udp_settled(sb, dir, k, &grudge);
         again
             .heal()
             .map_err(|e| format!("heal {kind} (second guard): {e}"))?;
         guard.heal().map_err(|e| format!("heal {kind}: {e}"))?;
         let healed_tcp = probe_all(sb, 100 + k)?;
-        std::thread::sleep(Duration::from_millis(20));
-        let healed_udp = udp_delivered(sb, dir, 100 + k);
+        let healed_udp = udp_settled(sb, dir, 100 + k, &Grudge::default());
         cases.push(
             json!({"kind": kind.name(), "grudge": grudge, "apply_ms": apply_ms,
             "tcp": tcp, "udp": udp, "healed_tcp": healed_tcp, "healed_udp": healed_udp}),
@@ -342,12 +367,10 @@ fn composed(sb: &Sandbox, dir: &Path, rng: &mut rand_chacha::ChaCha8Rng) -> Res<
     }
     s(a.heal())?;
     let tcp = probe_all(sb, 200)?;
-    std::thread::sleep(Duration::from_millis(20));
-    let udp = udp_delivered(sb, dir, 200);
+    let udp = udp_settled(sb, dir, 200, &g2);
     s(b.heal())?;
     let healed_tcp = probe_all(sb, 201)?;
-    std::thread::sleep(Duration::from_millis(20));
-    let healed_udp = udp_delivered(sb, dir, 201);
+    let healed_udp = udp_settled(sb, dir, 201, &Grudge::default());
     Ok(
         json!({"kind": "composed", "grudge": g2, "tcp": tcp, "udp": udp,
         "healed_tcp": healed_tcp, "healed_udp": healed_udp,
