@@ -7,7 +7,7 @@
 //! kept in the store as evidence, the rest pruned unless `--keep-all`. The table also goes to
 //! `--out` as JSON. Exit 0 when every bug met `--target` (default 90%), else 1.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,12 +41,17 @@ pub struct BugHuntArgs {
     /// Seeds per bug: A..B (B excluded) or A..=B.
     #[arg(long, default_value = "0..10")]
     pub seeds: SeedRange,
-    /// Bugs to hunt (repeatable); default: all planted bugs.
+    /// Bugs to hunt (repeatable); default: all planted bugs. `none`: only the control row.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
     /// Detection rate every bug must reach for exit 0, in percent.
     #[arg(long, default_value_t = 90.0)]
     pub target: f64,
+    /// Skip the control row: the same seeds against the node without any planted bug, whose
+    /// invalid runs are false alarms (or real bugs of the node) and bound how much a bug's
+    /// detection rate means.
+    #[arg(long)]
+    pub no_control: bool,
     /// Keep every run directory, not only the invalid ones.
     #[arg(long)]
     pub keep_all: bool,
@@ -75,15 +80,25 @@ pub struct BugRow {
     pub median_first_anomaly_s: Option<f64>,
     /// The seeds that detected it.
     pub detecting_seeds: Vec<u64>,
+    /// How many detecting runs showed each anomaly class (`checker: class`).
+    pub classes: BTreeMap<String, usize>,
 }
+
+/// The row name of the control (no planted bug).
+pub const CONTROL: &str = "(none: control)";
 
 /// Runs `gauntlet bug-hunt`.
 pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
-    let bugs: Vec<String> = if args.bugs.is_empty() {
+    let mut bugs: Vec<String> = if args.bugs.is_empty() {
         PLANTED_BUGS.iter().map(|s| s.to_string()).collect()
     } else {
         args.bugs.clone()
     };
+    // `--bug none` asks for the control row alone.
+    bugs.retain(|b| b != "none");
+    if !args.no_control {
+        bugs.push(CONTROL.to_string());
+    }
     let first = resolve(&args, &bugs[0], args.seeds.start)?;
     crate::run::enter_sandbox(first.net)?;
     let list = SeedList::Range(args.seeds);
@@ -122,11 +137,17 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
         std::fs::write(out, json + "\n")
             .with_context(|| format!("{}: cannot write", out.display()))?;
     }
-    Ok(if rows.iter().all(|r| r.rate >= args.target) {
-        Exit::Valid
-    } else {
-        Exit::Invalid
-    })
+    Ok(
+        if rows
+            .iter()
+            .filter(|r| r.bug != CONTROL)
+            .all(|r| r.rate >= args.target)
+        {
+            Exit::Valid
+        } else {
+            Exit::Invalid
+        },
+    )
 }
 
 fn resolve(args: &BugHuntArgs, bug: &str, seed: u64) -> anyhow::Result<crate::config::RunConfig> {
@@ -136,7 +157,9 @@ fn resolve(args: &BugHuntArgs, bug: &str, seed: u64) -> anyhow::Result<crate::co
     let mut plan = args.plan.clone();
     plan.seed = Some(seed);
     let mut exec = args.exec.clone();
-    exec.node_args.push(format!("--bug={bug}"));
+    if bug != CONTROL {
+        exec.node_args.push(format!("--bug={bug}"));
+    }
     crate::run::resolve(&crate::run::RunArgs {
         plan,
         exec,
@@ -173,7 +196,24 @@ pub fn row(bug: &str, records: &[RunRecord]) -> BugRow {
         },
         median_first_anomaly_s: median(&mut firsts),
         detecting_seeds: detected.iter().map(|r| r.seed).collect(),
+        classes: classes(&detected),
     }
+}
+
+/// Counts, over runs, each `checker: class` their anomaly lines name (once per run).
+fn classes(runs: &[&RunRecord]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in runs {
+        let per_run: BTreeSet<&str> = r
+            .anomalies
+            .iter()
+            .map(|a| a.split(" (ops").next().unwrap_or(a))
+            .collect();
+        for c in per_run {
+            *out.entry(c.to_string()).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// Seconds from the run's start to the earliest op any (non-informational) anomaly cites.
@@ -236,6 +276,10 @@ fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
                 .map(|s| format!("{s:.1} s"))
                 .unwrap_or_else(|| "—".into())
         ));
+        if !r.classes.is_empty() {
+            let cs: Vec<String> = r.classes.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+            out.push_str(&format!("{:<22} anomalies: {}\n", "", cs.join(", ")));
+        }
     }
     out
 }
@@ -277,6 +321,10 @@ mod tests {
         assert!((row.rate - 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(row.median_first_anomaly_s, Some(2.5));
         assert_eq!(row.detecting_seeds, vec![3]);
+        assert_eq!(
+            row.classes,
+            BTreeMap::from([("locks: split-lock".to_string(), 1)])
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

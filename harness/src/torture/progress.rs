@@ -59,7 +59,8 @@ impl Progress {
     pub fn starting(&self, seed: u64) {
         if self.bar.is_none() {
             eprintln!(
-                "torture: [{}/{}] seed {seed}: starting",
+                "{}: [{}/{}] seed {seed}: starting",
+                self.label,
                 self.done + 1,
                 self.total_text()
             );
