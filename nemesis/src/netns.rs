@@ -235,15 +235,23 @@ fn setns_raw(fd: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Makes `cmd` run inside the network namespace `fd` (setns between fork and exec).
-/// The fd must stay open until the child has been spawned.
+/// Makes `cmd` run inside the network namespace `fd` (setns between fork and exec), and die
+/// with the controller (the thread that spawns it waits for it, so the parent-death signal
+/// cannot fire early). The fd must stay open until the child has been spawned.
 pub(crate) fn pin_to_ns(cmd: &mut Command, fd: RawFd) {
-    // SAFETY: the closure runs in the forked child before exec and calls only setns, an
-    // async-signal-safe syscall; it allocates nothing and touches no lock.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls only setns, prctl
+    // and getppid, async-signal-safe syscalls; it allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("controller died during spawn"));
             }
             Ok(())
         });

@@ -130,7 +130,7 @@ fn probe(args: &[String]) -> Res<()> {
 fn tcp_check(a: SocketAddr) -> String {
     match TcpStream::connect_timeout(&a, Duration::from_millis(400)) {
         Ok(mut s) => {
-            let _ = s.set_read_timeout(Some(Duration::from_millis(400)));
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let mut buf = [0u8; 4];
             match s.write_all(b"ping").and_then(|_| s.read_exact(&mut buf)) {
                 Ok(()) if &buf == b"ping" => "ok".into(),
