@@ -74,6 +74,26 @@ pub fn tally(nemesis_ops: &[Op]) -> BTreeMap<String, NodeTally> {
     out
 }
 
+/// Per node, from the run's `nodes.json` (as `gauntlet run` writes it: `{id: {restarts, last:
+/// {pid, state, exit…}}}`): the restart count and the last known process state, as text.
+fn node_status(data: &RunData) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for v in data.node_files.values() {
+        let Some(obj) = v.as_object() else { continue };
+        for (id, node) in obj {
+            let restarts = node
+                .get("restarts")
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            let last = node.get("last").map(|l| l.to_string()).unwrap_or_default();
+            if !restarts.is_empty() || !last.is_empty() {
+                out.insert(id.clone(), (restarts, last));
+            }
+        }
+    }
+    out
+}
+
 /// Renders the section body.
 pub fn render(data: &RunData, nemesis_ops: &[Op]) -> String {
     let mut out = String::new();
@@ -87,16 +107,20 @@ pub fn render(data: &RunData, nemesis_ops: &[Op]) -> String {
     if nodes.is_empty() {
         out.push_str("<p class=\"empty\">No node events recorded.</p>");
     } else {
-        out.push_str("<table class=\"nodes\"><thead><tr><th>node</th><th>events</th><th>last exit status</th></tr></thead><tbody>");
+        out.push_str("<table class=\"nodes\"><thead><tr><th>node</th><th>events</th><th>last exit status (history)</th><th>restarts</th><th>state at the end</th></tr></thead><tbody>");
+        let status = node_status(data);
         for n in &nodes {
             let t = tallies.get(n).cloned().unwrap_or_default();
             let ev: Vec<String> = t.events.iter().map(|(f, c)| format!("{f}×{c}")).collect();
+            let (restarts, last) = status.get(n).cloned().unwrap_or_default();
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                 esc(n),
                 esc(&ev.join(", ")),
-                esc(t.exit.as_deref().unwrap_or("—"))
+                esc(t.exit.as_deref().unwrap_or("—")),
+                esc(&restarts),
+                esc(&last)
             );
         }
         out.push_str("</tbody></table>");
