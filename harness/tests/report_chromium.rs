@@ -159,6 +159,8 @@ fn write_run(dir: &Path, n_ops: usize, seed: u64) -> Vec<u64> {
     std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
     let test = serde_json::json!({"seed": seed, "workload": "mixed", "nodes": 5, "repro": format!("gauntlet run --seed {seed}")});
     std::fs::write(dir.join("test.json"), test.to_string()).unwrap();
+    let status = r#"{"n2":{"restarts":1,"last":{"pid":7,"state":"exited","exit":"signal 15"}}}"#;
+    std::fs::write(dir.join("nodes.json"), status).unwrap();
     std::fs::create_dir_all(dir.join("nodes")).unwrap();
     std::fs::write(
         dir.join("nodes/n1.log"),
@@ -281,6 +283,10 @@ fn report_renders_in_chromium_with_evidence_linked() {
     assert!(
         dom.contains("signal: 9 (SIGKILL)"),
         "n2's exit status shown"
+    );
+    assert!(
+        dom.contains("signal 15"),
+        "n2's final state from nodes.json shown"
     );
     assert!(
         dom.contains("&lt;joined&gt; &amp; ready"),
