@@ -321,6 +321,7 @@ impl Sandbox {
             }
             Fault::Kill { nodes } => {
                 let idx = self.inner.indexes(nodes)?;
+                self.inner.precheck(nodes, &idx, false)?;
                 let mut at = Instant::now();
                 for (n, i) in nodes.iter().zip(&idx) {
                     at = self.inner.with_proc(n, *i, |p| p.kill())?;
@@ -329,6 +330,7 @@ impl Sandbox {
             }
             Fault::Pause { nodes } => {
                 let idx = self.inner.indexes(nodes)?;
+                self.inner.precheck(nodes, &idx, true)?;
                 let mut at = Instant::now();
                 for (n, i) in nodes.iter().zip(&idx) {
                     at = self.inner.with_proc(n, *i, |p| p.pause(n))?;
@@ -425,6 +427,22 @@ impl Inner {
             .ok_or_else(|| Error::NotSpawned(node.clone()))?;
         let spawner = lock(&self.spawner);
         p.restart(node, fd.as_ref().map(|f| f.as_raw_fd()), &spawner)
+    }
+
+    /// Checks every node of a kill or pause before touching any, so a bad node list does
+    /// not leave half the fault applied without a guard to heal it.
+    fn precheck(&self, nodes: &[NodeId], idx: &[usize], need_live: bool) -> Result<()> {
+        for (n, i) in nodes.iter().zip(idx) {
+            self.with_proc(n, *i, |p| match p.state() {
+                NodeState::Running { .. } | NodeState::Paused { .. } => Ok(()),
+                NodeState::Exited { status, .. } if need_live => Err(Error::NotRunning {
+                    node: n.clone(),
+                    exit: Some(status.to_string()),
+                }),
+                _ => Ok(()),
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn with_proc<T>(

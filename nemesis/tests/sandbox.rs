@@ -458,6 +458,19 @@ fn loopback_mode_kills_and_pauses_but_refuses_partitions() {
     k.heal().unwrap();
     assert_eq!(sb.restarts(n1).unwrap(), 1);
     assert_ne!(sb.pid(n1).unwrap(), Some(pid));
+    // A pause naming a dead node is refused before any node is touched.
+    sb.kill(&nodes[2]).unwrap();
+    let err = sb
+        .apply(&Fault::Pause {
+            nodes: vec![nodes[1].clone(), nodes[2].clone()],
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("n3 is not running"), "{err}");
+    assert!(matches!(
+        sb.state(&nodes[1]).unwrap(),
+        NodeState::Running { .. }
+    ));
+    sb.restart(&nodes[2]).unwrap();
     let grudge = nemesis::grudge::halves(&nodes, &mut rand::thread_rng());
     let err = sb.apply(&Fault::Partition { grudge }).unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
