@@ -125,10 +125,15 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
                     run_dir: None,
                     repro: String::new(),
                     error: Some(format!("{e:#}")),
+                    interrupted: false,
                 },
             },
         );
+        let cut_short = (records.len() as u64) < per_bug;
         rows.push(row(bug, &records));
+        if cut_short {
+            break; // interrupted (SIGINT/SIGTERM)
+        }
     }
     progress.finish();
     print!("{}", table(&rows, &args));

@@ -180,6 +180,10 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
         }
         stored.push(dir);
         let exit = exit_of(sig.verdict);
+        if outcome.interrupted {
+            println!("repro: interrupted on try {i}; stopping");
+            return Ok(worse(worst, exit));
+        }
         if target.reproduced_by(&sig) {
             println!("repro: reproduced on try {i} of {}", args.tries);
             return Ok(exit);

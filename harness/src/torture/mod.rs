@@ -70,6 +70,8 @@ pub struct SeedResult {
     pub repro: String,
     /// Why it could not run, for [`Verdict::Error`].
     pub error: Option<String>,
+    /// SIGINT/SIGTERM cut the run short: the loop starts no further run.
+    pub interrupted: bool,
 }
 
 /// The loop's settings, apart from the seeds.
@@ -211,7 +213,12 @@ pub fn run_seeds(
         let result = run(seed);
         let took = start.elapsed();
         progress.finished(seed, result.verdict, took);
+        let interrupted = result.interrupted;
         records.push(record(seed, result, took, opts.keep_all));
+        if interrupted {
+            eprintln!("torture: interrupted; no further runs");
+            break;
+        }
     }
     records
 }
@@ -275,6 +282,7 @@ fn run_seed(args: &TortureArgs, seed: u64) -> SeedResult {
             run_dir: None,
             repro: format!("gauntlet run --seed {seed} (with this torture run's flags)"),
             error: Some(format!("{e:#}")),
+            interrupted: false,
         },
     }
 }
@@ -304,6 +312,7 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
             run_dir: Some(o.run_dir),
             repro: o.repro,
             error: None,
+            interrupted: o.interrupted,
         },
         Err(e) => SeedResult {
             verdict: Verdict::Error,
@@ -313,6 +322,7 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
                 cfg.plan.seed
             ),
             error: Some(format!("{e:#}")),
+            interrupted: false,
         },
     }
 }
@@ -343,6 +353,7 @@ mod tests {
                 run_dir: Some(dir),
                 repro: format!("gauntlet run --seed {seed}"),
                 error: None,
+                interrupted: false,
             }
         }
     }
@@ -392,6 +403,25 @@ mod tests {
             "--keep-all keeps valid runs"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Proves: a run cut short by SIGINT/SIGTERM ends the loop after it is recorded.
+    #[test]
+    fn an_interrupted_run_ends_the_loop() {
+        let root =
+            std::env::temp_dir().join(format!("gauntlet-torture-int-{}", std::process::id()));
+        let mut p = Progress::new(Some(5), true, "torture");
+        let mut inner = fake(&root);
+        let opts = LoopOptions {
+            budget: None,
+            keep_all: false,
+        };
+        let recs = run_seeds(1..=5, opts, &mut p, |s| SeedResult {
+            interrupted: s == 2,
+            ..inner(s)
+        });
+        assert_eq!(recs.iter().map(|r| r.seed).collect::<Vec<_>>(), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// Proves: over an unbounded seed list the loop stops once the budget is spent, and
