@@ -294,6 +294,30 @@ fn works_as_a_normal_user_through_a_user_namespace() {
     assert_host_unchanged(&before);
 }
 
+/// A fault that does not take effect is an error the caller sees: with forwarding switched
+/// on in the controller namespace the route backend's drops leak, `apply` says which pairs
+/// still deliver, and the partition is rolled back (full connectivity after).
+#[test]
+fn a_partition_that_does_not_take_effect_is_an_error() {
+    if !privileged("a_partition_that_does_not_take_effect_is_an_error") {
+        return;
+    }
+    let before = host_snapshot();
+    let r = report(&selftest(&["unverified"], None), "unverified");
+    let err = r["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("apply succeeded: {r}"));
+    assert!(err.contains("did not take effect"), "{err}");
+    assert!(err.contains("cut pairs still deliver"), "{err}");
+    assert_eq!(r["rolled_back"], true, "{r}");
+    for (a, peers) in r["tcp_after"].as_object().unwrap() {
+        for (b, res) in peers.as_object().unwrap() {
+            assert_eq!(res, "ok", "{a} -> {b} after the rollback: {r}");
+        }
+    }
+    assert_host_unchanged(&before);
+}
+
 /// Every pid, and the inode of every namespace, in use by any process, fd or mount.
 fn namespace_users(inodes: &BTreeSet<u64>) -> Vec<String> {
     let mut found = Vec::new();

@@ -6,6 +6,7 @@
 //! ```text
 //! nemesis-selftest partitions [--backend route|iptables|auto] [--seed N]
 //! nemesis-selftest lifecycle
+//! nemesis-selftest unverified  # a partition that cannot take effect must be an error
 //! nemesis-selftest hold        # up + 5 nodes, print pids and namespaces, sleep until killed
 //! nemesis-selftest panic       # up + 5 nodes, then panic (teardown must still happen)
 //! nemesis-selftest echo --addr IP:PORT       # (node program) TCP echo + UDP logger
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "echo" => echo(rest),
         "probe" => probe(rest),
-        "partitions" | "lifecycle" | "hold" | "panic" => controller(cmd, rest),
+        "partitions" | "lifecycle" | "unverified" | "hold" | "panic" => controller(cmd, rest),
         other => Err(format!("unknown scenario {other:?}")),
     };
     match result {
@@ -168,6 +169,7 @@ fn controller(cmd: &str, args: &[String]) -> Res<()> {
     let out = match cmd {
         "partitions" => partitions(&sb, dir.path(), args)?,
         "lifecycle" => lifecycle(&sb)?,
+        "unverified" => unverified(&sb)?,
         "hold" | "panic" => {
             let pids: BTreeMap<String, u32> = nodes
                 .iter()
@@ -376,6 +378,33 @@ fn composed(sb: &Sandbox, dir: &Path, rng: &mut rand_chacha::ChaCha8Rng) -> Res<
         "healed_tcp": healed_tcp, "healed_udp": healed_udp,
         "restarts_n3": s(sb.restarts(&n3))?}),
     )
+}
+
+/// Breaks the route backend on purpose — IP forwarding switched on in the controller
+/// namespace (this process's own, never the host's), so "dropped" packets get through — and
+/// reports what `apply` said, and whether the failed partition was rolled back.
+fn unverified(sb: &Sandbox) -> Res<Value> {
+    const FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+    if !nemesis::controller_namespace_entered() {
+        return Err("refusing to touch ip_forward outside a controller namespace".into());
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let grudge = nemesis::grudge::halves(sb.nodes(), &mut rng);
+    std::fs::write(FORWARD, "1").map_err(e("enable forwarding"))?;
+    let res = sb.apply(&Fault::Partition { grudge });
+    std::fs::write(FORWARD, "0").map_err(e("disable forwarding"))?;
+    let error = match res {
+        Ok(_guard) => None,
+        Err(err) => Some(err.to_string()),
+    };
+    // Rolled back: full connectivity, which an empty partition verifies.
+    let empty = sb.apply(&Fault::Partition {
+        grudge: Grudge::default(),
+    });
+    let rolled_back = empty.is_ok();
+    drop(empty);
+    let tcp = probe_all(sb, 300)?;
+    Ok(json!({"error": error, "rolled_back": rolled_back, "tcp_after": tcp}))
 }
 
 fn state_name(s: NodeState) -> String {
