@@ -235,26 +235,48 @@ fn setns_raw(fd: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Makes `cmd` run inside the network namespace `fd` (setns between fork and exec), and die
-/// with the controller (the thread that spawns it waits for it, so the parent-death signal
-/// cannot fire early). The fd must stay open until the child has been spawned.
-pub(crate) fn pin_to_ns(cmd: &mut Command, fd: RawFd) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and calls only setns, prctl
-    // and getppid, async-signal-safe syscalls; it allocates nothing and touches no lock.
+/// What every child the sandbox forks does between fork and exec: join the namespace `fd`
+/// (if any), optionally leave the controller's process group, and ask to be SIGKILLed when
+/// the forking thread dies — then check the controller did not die before that request.
+///
+/// # Safety
+/// Only to be called in a forked child before exec (inside `pre_exec`): it makes only
+/// async-signal-safe syscalls (setns, setpgid, prctl, getppid), allocates nothing and takes
+/// no lock.
+pub(crate) unsafe fn child_setup(
+    fd: Option<RawFd>,
+    parent: libc::pid_t,
+    own_group: bool,
+) -> std::io::Result<()> {
+    // SAFETY: plain syscalls on integers; the caller guarantees we are in a fresh child.
     unsafe {
-        cmd.pre_exec(move || {
+        if let Some(fd) = fd {
             if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("controller died during spawn"));
-            }
-            Ok(())
-        });
+        }
+        if own_group {
+            libc::setpgid(0, 0);
+        }
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(std::io::Error::other("controller died during spawn"));
+        }
+    }
+    Ok(())
+}
+
+/// Makes `cmd` run inside the network namespace `fd` and die with the controller (the thread
+/// that spawns it waits for it, so the parent-death signal cannot fire early). The fd must
+/// stay open until the child has been spawned.
+pub(crate) fn pin_to_ns(cmd: &mut Command, fd: RawFd) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only calls child_setup,
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || child_setup(Some(fd), parent, false));
     }
 }
 

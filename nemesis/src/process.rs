@@ -247,12 +247,17 @@ impl NodeProc {
         self.kill()
     }
 
+    /// The pid of the live (running or stopped) process, or why there is none.
+    fn live_pid(&mut self, node: &NodeId) -> Result<u32> {
+        match self.state() {
+            NodeState::Running { pid } | NodeState::Paused { pid } => Ok(pid),
+            _ => Err(self.not_running(node)),
+        }
+    }
+
     /// SIGSTOP; returns once /proc shows the process stopped (state `T`).
     pub(crate) fn pause(&mut self, node: &NodeId) -> Result<Instant> {
-        let pid = match self.state() {
-            NodeState::Running { pid } | NodeState::Paused { pid } => pid,
-            _ => return Err(self.not_running(node)),
-        };
+        let pid = self.live_pid(node)?;
         signal(pid, libc::SIGSTOP)?;
         self.paused = true;
         wait_for_state(node, pid, |c| c == 'T', "stopped (T)")
@@ -260,10 +265,7 @@ impl NodeProc {
 
     /// SIGCONT; returns once /proc shows the process no longer stopped.
     pub(crate) fn resume(&mut self, node: &NodeId) -> Result<Instant> {
-        let pid = match self.state() {
-            NodeState::Running { pid } | NodeState::Paused { pid } => pid,
-            _ => return Err(self.not_running(node)),
-        };
+        let pid = self.live_pid(node)?;
         signal(pid, libc::SIGCONT)?;
         self.paused = false;
         wait_for_state(node, pid, |c| c != 'T', "running (not T)")
@@ -353,27 +355,11 @@ fn launch(
         cmd.current_dir(dir);
     }
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs in the forked child before exec; uses only async-signal-safe syscalls
-    // (setns, setpgid, prctl, getppid) and allocates nothing.
+    // SAFETY: runs in the forked child before exec and only calls child_setup, which is
+    // async-signal-safe. The node gets its own process group, so a Ctrl-C at the terminal
+    // reaches the controller, which then tears down in order, not every node at once.
     unsafe {
-        cmd.pre_exec(move || {
-            if let Some(fd) = ns_fd {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // Own process group: a Ctrl-C at the terminal reaches the controller, which
-            // then tears down in order, not every node at once.
-            libc::setpgid(0, 0);
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The controller may have died between fork and prctl: then no signal comes.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("controller died during spawn"));
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::netns::child_setup(ns_fd, parent, true));
     }
     spawner.spawn(cmd).map_err(|e| Error::Spawn {
         node: node.clone(),
