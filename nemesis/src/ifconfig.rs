@@ -35,23 +35,8 @@ fn ioctl(sock: &UdpSocket, req: libc::c_ulong, r: &mut libc::ifreq, what: &str) 
     Ok(())
 }
 
-/// Sets the link up (like `ip link set NAME up`).
-pub(crate) fn set_up(sock: &UdpSocket, name: &str) -> io::Result<()> {
-    let mut r = ifreq(name)?;
-    ioctl(
-        sock,
-        libc::SIOCGIFFLAGS,
-        &mut r,
-        &format!("get flags of {name}"),
-    )?;
-    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
-    unsafe { r.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    ioctl(sock, libc::SIOCSIFFLAGS, &mut r, &format!("set {name} up"))
-}
-
-/// Whether the link is operationally up (`IFF_RUNNING`): carrier on, and the kernel's
-/// link-watch has activated its queue (before that, packets sent on it are dropped).
-pub(crate) fn is_running(sock: &UdpSocket, name: &str) -> io::Result<bool> {
+/// The ifreq of `name` with its current flags (`SIOCGIFFLAGS`).
+fn get_flags(sock: &UdpSocket, name: &str) -> io::Result<(libc::ifreq, libc::c_short)> {
     let mut r = ifreq(name)?;
     ioctl(
         sock,
@@ -61,6 +46,20 @@ pub(crate) fn is_running(sock: &UdpSocket, name: &str) -> io::Result<bool> {
     )?;
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     let flags = unsafe { r.ifr_ifru.ifru_flags };
+    Ok((r, flags))
+}
+
+/// Sets the link up (like `ip link set NAME up`).
+pub(crate) fn set_up(sock: &UdpSocket, name: &str) -> io::Result<()> {
+    let (mut r, flags) = get_flags(sock, name)?;
+    r.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    ioctl(sock, libc::SIOCSIFFLAGS, &mut r, &format!("set {name} up"))
+}
+
+/// Whether the link is operationally up (`IFF_RUNNING`): carrier on, and the kernel's
+/// link-watch has activated its queue (before that, packets sent on it are dropped).
+pub(crate) fn is_running(sock: &UdpSocket, name: &str) -> io::Result<bool> {
+    let (_, flags) = get_flags(sock, name)?;
     Ok(flags & libc::IFF_RUNNING as libc::c_short != 0)
 }
 
