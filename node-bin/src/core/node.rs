@@ -276,9 +276,12 @@ impl Node {
 
     fn send_all(&mut self, msgs: Vec<(NodeId, PeerMsg)>, out: &mut Vec<Output>) {
         for (to, msg) in msgs {
-            if to == self.cfg.id {
+            let acceptor_reply = matches!(msg, PeerMsg::Promise { .. } | PeerMsg::Accepted { .. });
+            if to == self.cfg.id && !acceptor_reply {
                 self.inbox.push_back(msg);
             } else {
+                // Acceptor replies, to this node's own proposer too, leave through the shell,
+                // which releases them only once the acceptor's log record is durable.
                 out.push(Output::Send { to, msg });
             }
         }

@@ -1,13 +1,18 @@
-//! The core's own thread: feeds inputs to [`Node::step`] in batches, makes the batch's log
-//! records durable with one fsync (group commit), and only then releases its messages and
-//! replies. Inputs that arrive during the fsync form the next batch.
+//! The core's own thread, and the log thread behind it.
+//!
+//! The core thread feeds inputs to [`Node::step`] in batches and hands each batch's log
+//! records and acceptor replies to the log thread as one job. The log thread appends the
+//! records of all jobs queued so far with one fsync (group commit) and only then releases the
+//! acceptor replies, in order (replies to this node's own proposer go back into the core). A
+//! proposer therefore only ever counts durable promises and accepts, so its requests, gossip and
+//! client replies leave at once, and the core keeps working while the disk syncs.
 
 use super::storage::Log;
 use crate::core::message::{NodeId, PeerMsg};
 use crate::core::node::{ClientCmd, ClientResp, Input, Node, Output};
-use crate::core::wal;
+use crate::core::wal::{self, Record};
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
@@ -27,15 +32,32 @@ pub enum DriverMsg {
 
 const MAX_BATCH: usize = 4096;
 
+/// One batch's durable effects: records, and the acceptor replies that wait for them.
+struct Job {
+    records: Vec<Record>,
+    sends: Vec<(NodeId, PeerMsg)>,
+    /// Replace the log by these records (compaction), after the earlier jobs' records.
+    compact: Option<Vec<Record>>,
+}
+
 /// Runs the core until `Stop` or until every sender is gone.
 pub fn run(
     mut node: Node,
-    mut log: Log,
+    log: Log,
     rx: Receiver<DriverMsg>,
+    core: Sender<DriverMsg>,
     net: UnboundedSender<(NodeId, PeerMsg)>,
     start: Instant,
     tick: Duration,
 ) {
+    let mut records_in_log = log.records();
+    let me = node.id().clone();
+    let net2 = net.clone();
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+    let persister = std::thread::Builder::new()
+        .name("log".into())
+        .spawn(move || persist_loop(log, jobs_rx, me, core, net2))
+        .expect("spawn the log thread");
     let mut replies: BTreeMap<u64, oneshot::Sender<ClientResp>> = BTreeMap::new();
     let mut next_req = 0u64;
     let mut next_tick = Instant::now();
@@ -46,7 +68,7 @@ pub fn run(
         match rx.recv_timeout(wait) {
             Ok(m) => batch.push(m),
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => break,
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -75,57 +97,92 @@ pub fn run(
             node.step(now, Input::Tick, &mut out);
             next_tick = Instant::now() + tick;
         }
-        flush(&mut node, &mut log, &mut out, &mut replies, &net);
+        let mut job = Job {
+            records: Vec::new(),
+            sends: Vec::new(),
+            compact: None,
+        };
+        for o in out.drain(..) {
+            match o {
+                Output::Persist(r) => job.records.push(r),
+                Output::Send { to, msg } => {
+                    if matches!(msg, PeerMsg::Promise { .. } | PeerMsg::Accepted { .. }) {
+                        job.sends.push((to, msg));
+                    } else {
+                        let _ = net.send((to, msg));
+                    }
+                }
+                Output::Reply { req, resp } => {
+                    if let Some(tx) = replies.remove(&req) {
+                        let _ = tx.send(resp);
+                    }
+                }
+            }
+        }
+        records_in_log += job.records.len();
+        if wal::should_compact(records_in_log, node.live_keys()) {
+            let live = node.records();
+            records_in_log = live.len();
+            job.compact = Some(live);
+        }
+        for c in node.take_membership_changes() {
+            tracing::info!(member = %c.id, state = c.state.as_str(), incarnation = c.incarnation, "membership change");
+        }
+        let empty = job.records.is_empty() && job.sends.is_empty() && job.compact.is_none();
+        if !empty && jobs_tx.send(job).is_err() {
+            break;
+        }
         if stop {
-            tracing::info!("core stopped");
-            return;
+            break;
+        }
+    }
+    drop(jobs_tx);
+    let _ = persister.join();
+    tracing::info!("core stopped");
+}
+
+/// The log thread: group commit, then release the jobs' effects in order.
+fn persist_loop(
+    mut log: Log,
+    rx: Receiver<Job>,
+    me: NodeId,
+    core: Sender<DriverMsg>,
+    net: UnboundedSender<(NodeId, PeerMsg)>,
+) {
+    let mut jobs = Vec::new();
+    while let Ok(first) = rx.recv() {
+        jobs.push(first);
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        let mut pending: Vec<Record> = Vec::new();
+        for j in jobs.iter_mut() {
+            pending.append(&mut j.records);
+            if let Some(live) = j.compact.take() {
+                // The snapshot already holds everything before it.
+                pending.clear();
+                must(log.compact(&live), "log compaction");
+                tracing::info!(records = live.len(), "compacted the acceptor log");
+            }
+        }
+        must(log.append(&pending), "acceptor log append");
+        for j in jobs.drain(..) {
+            for (to, msg) in j.sends {
+                if to == me {
+                    let from = me.clone();
+                    let _ = core.send(DriverMsg::Peer { from, msg });
+                } else {
+                    let _ = net.send((to, msg));
+                }
+            }
         }
     }
 }
 
-fn flush(
-    node: &mut Node,
-    log: &mut Log,
-    out: &mut Vec<Output>,
-    replies: &mut BTreeMap<u64, oneshot::Sender<ClientResp>>,
-    net: &UnboundedSender<(NodeId, PeerMsg)>,
-) {
-    let recs: Vec<_> = out
-        .iter()
-        .filter_map(|o| match o {
-            Output::Persist(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
-    if let Err(e) = log.append(&recs) {
-        // Without a durable log the acceptor must not answer anyone: stop the process.
-        tracing::error!(error = %e, "cannot write the acceptor log; exiting");
+/// Without a durable log the acceptor must not answer anyone: stop the process.
+fn must(r: super::storage::Result<()>, what: &str) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "{what} failed; exiting");
         std::process::exit(70);
-    }
-    for o in out.drain(..) {
-        match o {
-            Output::Send { to, msg } => {
-                let _ = net.send((to, msg));
-            }
-            Output::Reply { req, resp } => {
-                if let Some(tx) = replies.remove(&req) {
-                    let _ = tx.send(resp);
-                }
-            }
-            Output::Persist(_) => {}
-        }
-    }
-    for c in node.take_membership_changes() {
-        tracing::info!(member = %c.id, state = c.state.as_str(), incarnation = c.incarnation, "membership change");
-    }
-    if wal::should_compact(log.records(), node.live_keys()) {
-        let live = node.records();
-        match log.compact(&live) {
-            Ok(()) => tracing::info!(records = live.len(), "compacted the acceptor log"),
-            Err(e) => {
-                tracing::error!(error = %e, "log compaction failed; exiting");
-                std::process::exit(70);
-            }
-        }
     }
 }

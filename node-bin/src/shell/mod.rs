@@ -64,9 +64,10 @@ async fn serve(
     let (core_tx, core_rx) = std::sync::mpsc::channel::<DriverMsg>();
     let (net_tx, net_rx) = tokio::sync::mpsc::unbounded_channel();
     let tick = cfg.tick;
+    let loopback = core_tx.clone();
     let core = std::thread::Builder::new()
         .name("core".into())
-        .spawn(move || driver::run(node, log, core_rx, net_tx, start, tick))
+        .spawn(move || driver::run(node, log, core_rx, loopback, net_tx, start, tick))
         .context("spawn the core thread")?;
     tokio::spawn(net::recv_loop(
         udp.clone(),
