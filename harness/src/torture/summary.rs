@@ -129,10 +129,17 @@ impl Summary {
             "seed", "verdict", "seconds"
         );
         for r in &self.runs {
+            // The table shows the first anomaly's class and ops; the details are in the JSON.
             let detail = r
                 .anomalies
                 .first()
-                .cloned()
+                .map(|a| match a.find(") ") {
+                    Some(end) if r.anomalies.len() > 1 => {
+                        format!("{} and {} more", &a[..=end], r.anomalies.len() - 1)
+                    }
+                    Some(end) => a[..=end].to_string(),
+                    None => a.clone(),
+                })
                 .or_else(|| r.error.clone())
                 .unwrap_or_default();
             let dir = if r.kept {
@@ -307,6 +314,14 @@ pub(crate) mod tests {
         assert!(t.contains("rerun seed 9: gauntlet run --seed 9"), "{t}");
         assert!(!t.contains("rerun seed 4"), "{t}");
         assert!(t.contains("split-lock"), "{t}");
+        let mut long = record(10, Verdict::Invalid);
+        long.anomalies = vec![
+            "locks: split (ops 1 2) {\"detail\":1}".into(),
+            "tasks: lost (ops 3) {}".into(),
+        ];
+        let t = summary("1/1", vec![long]).table();
+        assert!(t.contains("locks: split (ops 1 2) and 1 more"), "{t}");
+        assert!(!t.contains("detail"), "details stay in the JSON: {t}");
     }
 
     #[test]
