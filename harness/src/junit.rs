@@ -8,8 +8,23 @@
 
 use std::fmt::Write;
 
-use crate::report::svg::esc;
 use crate::torture::summary::{RunRecord, Summary, Verdict};
+
+/// Escapes text for XML 1.0, replacing the control characters it cannot carry at all (ANSI
+/// colour codes in an error message, say) with U+FFFD.
+fn esc(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c < ' ' && !matches!(c, '\t' | '\n' | '\r') {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    crate::report::svg::esc(&clean)
+}
 
 /// Renders the summary as a JUnit XML document.
 pub fn render(summary: &Summary) -> String {
@@ -168,6 +183,75 @@ mod tests {
     use super::*;
     use crate::torture::summary::tests::record;
 
+    /// A small XML well-formedness check: tags nest and close, attribute values are quoted,
+    /// and text and attributes hold no raw `<` or unescaped `&`.
+    pub(crate) fn well_formed(xml: &str) -> Result<(), String> {
+        let body = xml
+            .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+            .ok_or("no XML declaration")?;
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = body;
+        while let Some(lt) = rest.find('<') {
+            check_text(&rest[..lt])?;
+            let gt = rest[lt..].find('>').ok_or("unterminated tag")? + lt;
+            let tag = &rest[lt + 1..gt];
+            if let Some(name) = tag.strip_prefix('/') {
+                let open = stack.pop().ok_or(format!("</{name}> closes nothing"))?;
+                if open != name {
+                    return Err(format!("<{open}> closed by </{name}>"));
+                }
+            } else {
+                let self_closing = tag.ends_with('/');
+                let tag = tag.trim_end_matches('/');
+                let name = tag
+                    .split_whitespace()
+                    .next()
+                    .ok_or("empty tag")?
+                    .to_string();
+                let attrs = &tag[name.len()..];
+                if attrs.matches('"').count() % 2 != 0 {
+                    return Err(format!("<{name}>: unbalanced quotes"));
+                }
+                for (i, value) in attrs.split('"').enumerate() {
+                    if i % 2 == 1 {
+                        check_text(value)?;
+                    }
+                }
+                if !self_closing {
+                    stack.push(name);
+                }
+            }
+            rest = &rest[gt + 1..];
+        }
+        check_text(rest)?;
+        match stack.pop() {
+            Some(open) => Err(format!("<{open}> never closed")),
+            None => Ok(()),
+        }
+    }
+
+    fn check_text(t: &str) -> Result<(), String> {
+        for (i, _) in t.match_indices('&') {
+            let ent = &t[i..];
+            if !["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+                .iter()
+                .any(|e| ent.starts_with(e))
+            {
+                return Err(format!("unescaped & in {t:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_checker_rejects_broken_xml() {
+        let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+        assert!(well_formed(&format!("{decl}<a><b/></a>")).is_ok());
+        assert!(well_formed(&format!("{decl}<a><b></a>")).is_err());
+        assert!(well_formed(&format!("{decl}<a x=\"1 & 2\"></a>")).is_err());
+        assert!(well_formed(&format!("{decl}<a>x < y</a>")).is_err());
+    }
+
     fn summary(shard: &str, runs: Vec<RunRecord>) -> Summary {
         Summary {
             name: "mixed-all".into(),
@@ -201,6 +285,14 @@ mod tests {
         );
         assert!(fail.contains("repro: gauntlet run --seed 7"), "{fail}");
         assert!(xml.contains(r#"<error type="unknown""#));
+        well_formed(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let mut odd = record(9, Verdict::Error);
+        odd.error = Some("\u{1b}[31mred\u{1b}[0m".into());
+        let xml = render(&summary("1/1", vec![odd]));
+        assert!(
+            !xml.contains('\u{1b}') && xml.contains("\u{FFFD}[31mred"),
+            "{xml}"
+        );
         // Balanced elements: every opened testcase and testsuite is closed.
         assert_eq!(
             xml.matches("<testcase ").count(),
@@ -227,6 +319,7 @@ mod tests {
         assert_eq!(m.matches("<testsuite ").count(), 2);
         assert_eq!(m.matches("<testcase ").count(), 3);
         assert_eq!(m.matches("<?xml").count(), 1);
+        well_formed(&m).unwrap_or_else(|e| panic!("{e}: {m}"));
         let e = merge(&[("c.xml".into(), "<testsuites/>".into())]).unwrap_err();
         assert!(e.contains("c.xml"), "{e}");
     }
