@@ -146,6 +146,7 @@ pub fn merge(docs: &[(String, String)]) -> Result<String, String> {
     let mut suites = String::new();
     let (mut tests, mut failures, mut errors, mut time) = (0u64, 0u64, 0u64, 0f64);
     for (name, doc) in docs {
+        well_formed(doc).map_err(|e| format!("{name}: not well-formed XML: {e}"))?;
         let start = doc
             .find("<testsuite ")
             .ok_or_else(|| format!("{name}: no <testsuite> element"))?;
@@ -178,70 +179,71 @@ fn attr(tag: &str, name: &str) -> Option<f64> {
     rest[..rest.find('"')?].parse().ok()
 }
 
+/// A small XML well-formedness check: tags nest and close, attribute values are quoted,
+/// and text and attributes hold no raw `<` or unescaped `&`.
+pub fn well_formed(xml: &str) -> Result<(), String> {
+    let body = match xml.trim_start().strip_prefix("<?xml") {
+        Some(rest) => &rest[rest.find("?>").ok_or("unterminated XML declaration")? + 2..],
+        None => xml,
+    };
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = body;
+    while let Some(lt) = rest.find('<') {
+        check_text(&rest[..lt])?;
+        let gt = rest[lt..].find('>').ok_or("unterminated tag")? + lt;
+        let tag = &rest[lt + 1..gt];
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack.pop().ok_or(format!("</{name}> closes nothing"))?;
+            if open != name {
+                return Err(format!("<{open}> closed by </{name}>"));
+            }
+        } else {
+            let self_closing = tag.ends_with('/');
+            let tag = tag.trim_end_matches('/');
+            let name = tag
+                .split_whitespace()
+                .next()
+                .ok_or("empty tag")?
+                .to_string();
+            let attrs = &tag[name.len()..];
+            if attrs.matches('"').count() % 2 != 0 {
+                return Err(format!("<{name}>: unbalanced quotes"));
+            }
+            for (i, value) in attrs.split('"').enumerate() {
+                if i % 2 == 1 {
+                    check_text(value)?;
+                }
+            }
+            if !self_closing {
+                stack.push(name);
+            }
+        }
+        rest = &rest[gt + 1..];
+    }
+    check_text(rest)?;
+    match stack.pop() {
+        Some(open) => Err(format!("<{open}> never closed")),
+        None => Ok(()),
+    }
+}
+
+fn check_text(t: &str) -> Result<(), String> {
+    for (i, _) in t.match_indices('&') {
+        let ent = &t[i..];
+        if !["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+            .iter()
+            .any(|e| ent.starts_with(e))
+        {
+            return Err(format!("unescaped & in {t:?}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::torture::summary::tests::record;
-
-    /// A small XML well-formedness check: tags nest and close, attribute values are quoted,
-    /// and text and attributes hold no raw `<` or unescaped `&`.
-    pub(crate) fn well_formed(xml: &str) -> Result<(), String> {
-        let body = xml
-            .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
-            .ok_or("no XML declaration")?;
-        let mut stack: Vec<String> = Vec::new();
-        let mut rest = body;
-        while let Some(lt) = rest.find('<') {
-            check_text(&rest[..lt])?;
-            let gt = rest[lt..].find('>').ok_or("unterminated tag")? + lt;
-            let tag = &rest[lt + 1..gt];
-            if let Some(name) = tag.strip_prefix('/') {
-                let open = stack.pop().ok_or(format!("</{name}> closes nothing"))?;
-                if open != name {
-                    return Err(format!("<{open}> closed by </{name}>"));
-                }
-            } else {
-                let self_closing = tag.ends_with('/');
-                let tag = tag.trim_end_matches('/');
-                let name = tag
-                    .split_whitespace()
-                    .next()
-                    .ok_or("empty tag")?
-                    .to_string();
-                let attrs = &tag[name.len()..];
-                if attrs.matches('"').count() % 2 != 0 {
-                    return Err(format!("<{name}>: unbalanced quotes"));
-                }
-                for (i, value) in attrs.split('"').enumerate() {
-                    if i % 2 == 1 {
-                        check_text(value)?;
-                    }
-                }
-                if !self_closing {
-                    stack.push(name);
-                }
-            }
-            rest = &rest[gt + 1..];
-        }
-        check_text(rest)?;
-        match stack.pop() {
-            Some(open) => Err(format!("<{open}> never closed")),
-            None => Ok(()),
-        }
-    }
-
-    fn check_text(t: &str) -> Result<(), String> {
-        for (i, _) in t.match_indices('&') {
-            let ent = &t[i..];
-            if !["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
-                .iter()
-                .any(|e| ent.starts_with(e))
-            {
-                return Err(format!("unescaped & in {t:?}"));
-            }
-        }
-        Ok(())
-    }
 
     #[test]
     fn the_checker_rejects_broken_xml() {
@@ -250,6 +252,16 @@ mod tests {
         assert!(well_formed(&format!("{decl}<a><b></a>")).is_err());
         assert!(well_formed(&format!("{decl}<a x=\"1 & 2\"></a>")).is_err());
         assert!(well_formed(&format!("{decl}<a>x < y</a>")).is_err());
+        assert!(
+            well_formed("<a></a>").is_ok(),
+            "the declaration is optional"
+        );
+        let e = merge(&[(
+            "d.xml".into(),
+            format!("{decl}<testsuites><testsuite name=\"x\"></testsuites>"),
+        )])
+        .unwrap_err();
+        assert!(e.contains("d.xml") && e.contains("well-formed"), "{e}");
     }
 
     fn summary(shard: &str, runs: Vec<RunRecord>) -> Summary {
@@ -320,7 +332,8 @@ mod tests {
         assert_eq!(m.matches("<testcase ").count(), 3);
         assert_eq!(m.matches("<?xml").count(), 1);
         well_formed(&m).unwrap_or_else(|e| panic!("{e}: {m}"));
-        let e = merge(&[("c.xml".into(), "<testsuites/>".into())]).unwrap_err();
+        let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+        let e = merge(&[("c.xml".into(), format!("{decl}<testsuites/>"))]).unwrap_err();
         assert!(e.contains("c.xml"), "{e}");
     }
 }

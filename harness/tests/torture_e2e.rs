@@ -120,6 +120,7 @@ fn three_seeds_against_the_correct_node_pass() {
     );
     let xml = read(&out.join("junit.xml"));
     assert!(xml.starts_with("<?xml"), "{xml}");
+    harness::junit::well_formed(&xml).unwrap_or_else(|e| panic!("junit.xml: {e}"));
     assert_eq!(testcases(&xml), vec![301, 302, 303]);
     assert!(
         !xml.contains("<failure") && !xml.contains("<error"),
@@ -173,6 +174,7 @@ fn a_planted_bug_fails_with_a_repro_command_that_reproduces() {
         .find(|r| r["verdict"] == "invalid")
         .expect("an invalid run");
     let seed = failing["seed"].as_u64().unwrap();
+    harness::junit::well_formed(&xml).unwrap_or_else(|e| panic!("junit.xml: {e}"));
     let case = testcase(&xml, seed);
     assert!(case.contains("<failure type=\"invalid\""), "{case}");
     let repro = case
@@ -278,7 +280,9 @@ fn shards_cover_exactly_the_unsharded_seeds_and_merge() {
     ];
     let o = gauntlet("merge", &args, tmp.path());
     assert_eq!(o.status.code(), Some(0));
-    let mut got = testcases(&read(&merged.join("junit.xml")));
+    let merged_xml = read(&merged.join("junit.xml"));
+    harness::junit::well_formed(&merged_xml).unwrap_or_else(|e| panic!("merged junit.xml: {e}"));
+    let mut got = testcases(&merged_xml);
     got.sort_unstable();
     assert_eq!(got, all);
     let summary: serde_json::Value =
