@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::load::Kind;
-use super::model::{Model, Window};
+use super::model::Model;
 use super::svg::{esc, fmt_num, nice_step, Frame, Linear};
 
 /// Size of a scatter cell, px.
@@ -18,21 +18,6 @@ pub const CELL_PX: f64 = 3.0;
 
 /// Colours for the per-f series of the throughput plot (CSS classes `s0`..`s7`).
 const SERIES: usize = 8;
-
-fn shade(out: &mut String, windows: &[Window], x: &Linear, frame: &Frame) {
-    for w in windows {
-        let (x0, x1) = (x.px(w.start as f64 / 1e9), x.px(w.end as f64 / 1e9));
-        let _ = write!(
-            out,
-            r#"<rect class="nem {}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
-            w.class.name(),
-            frame.top,
-            (x1 - x0).max(1.0),
-            frame.bottom - frame.top,
-            esc(&w.name)
-        );
-    }
-}
 
 /// One latency scatter per f, in a wrapping row of small charts.
 pub fn latency(model: &Model) -> String {
@@ -90,19 +75,10 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
         frame.left,
         esc(f)
     );
-    shade(out, &model.windows, &x, &frame);
+    frame.shade(out, &model.windows, &x);
     let mut dec = lo_dec;
     while dec <= hi_dec + 1e-9 {
-        let py = y.px(dec);
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{:.1}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            frame.left,
-            frame.right,
-            frame.left - 4.0,
-            py + 4.0,
-            fmt_num(10f64.powf(dec))
-        );
+        frame.hgrid(out, y.px(dec), &fmt_num(10f64.powf(dec)));
         dec += 1.0;
     }
     let mut seen: BTreeSet<(u8, i64, i64)> = BTreeSet::new();
@@ -162,18 +138,9 @@ pub fn throughput(model: &Model) -> String {
     let y = Linear::new(0.0, max * 1.05, frame.bottom, frame.top);
     let mut out = String::new();
     frame.open(&mut out, "throughput", "throughput over time");
-    shade(&mut out, &model.windows, &x, &frame);
+    frame.shade(&mut out, &model.windows, &x);
     for t in super::svg::ticks(0.0, max, 5) {
-        let py = y.px(t);
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{:.1}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            frame.left,
-            frame.right,
-            frame.left - 4.0,
-            py + 4.0,
-            fmt_num(t)
-        );
+        frame.hgrid(&mut out, y.px(t), &fmt_num(t));
     }
     let f_index: BTreeMap<&String, usize> = model
         .fs

@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use super::model::Window;
+
 /// Escapes text for HTML/SVG element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -113,6 +115,36 @@ impl Frame {
             self.height,
             self.width,
             self.height,
+            esc(label)
+        );
+    }
+
+    /// Shades each fault window across the whole plot height (hover: name and span).
+    pub fn shade(&self, out: &mut String, windows: &[Window], x: &Linear) {
+        for w in windows {
+            let (s0, s1) = (w.start as f64 / 1e9, w.end as f64 / 1e9);
+            let (x0, x1) = (x.px(s0), x.px(s1));
+            let _ = write!(
+                out,
+                r#"<rect class="nem {}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} {s0:.3}s–{s1:.3}s</title></rect>"#,
+                w.class.name(),
+                self.top,
+                (x1 - x0).max(1.0),
+                self.bottom - self.top,
+                esc(&w.name)
+            );
+        }
+    }
+
+    /// A horizontal grid line at pixel row `py`, labelled on the left.
+    pub fn hgrid(&self, out: &mut String, py: f64, label: &str) {
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{:.1}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            self.left,
+            self.right,
+            self.left - 4.0,
+            py + 4.0,
             esc(label)
         );
     }

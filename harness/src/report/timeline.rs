@@ -68,20 +68,7 @@ pub fn render(model: &Model, links: &Links) -> String {
         .collect();
     let mut out = String::new();
     frame.open(&mut out, "timeline", "timeline of operations per process");
-    for w in &model.windows {
-        let (x0, x1) = (x.px(w.start as f64 / 1e9), x.px(w.end as f64 / 1e9));
-        let _ = write!(
-            out,
-            r#"<rect class="nem {}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} {:.3}s–{:.3}s</title></rect>"#,
-            w.class.name(),
-            frame.top,
-            (x1 - x0).max(1.0),
-            frame.bottom - frame.top,
-            esc(&w.name),
-            w.start as f64 / 1e9,
-            w.end as f64 / 1e9
-        );
-    }
+    frame.shade(&mut out, &model.windows, &x);
     let show_labels = lh >= 8.0;
     for (i, p) in model.processes.iter().enumerate() {
         let y = frame.top + i as f64 * lh;
@@ -94,32 +81,16 @@ pub fn render(model: &Model, links: &Links) -> String {
             );
         }
     }
-    let detailed = model.intervals.len() <= DETAIL_LIMIT;
-    if detailed {
+    let lane_y = |iv: &Interval| frame.top + lane_of[&iv.process] as f64 * lh;
+    if model.intervals.len() <= DETAIL_LIMIT {
         for iv in &model.intervals {
-            bar(
-                &mut out,
-                iv,
-                &x,
-                frame.top + lane_of[&iv.process] as f64 * lh,
-                lh,
-                links,
-                false,
-            );
+            bar(&mut out, iv, &x, lane_y(iv), lh, links, false);
         }
     } else {
         aggregate(&mut out, model, &x, &frame, lh, &lane_of);
     }
     for iv in model.intervals.iter().filter(|iv| links.is_anomalous(iv)) {
-        bar(
-            &mut out,
-            iv,
-            &x,
-            frame.top + lane_of[&iv.process] as f64 * lh,
-            lh,
-            links,
-            true,
-        );
+        bar(&mut out, iv, &x, lane_y(iv), lh, links, true);
     }
     frame.time_axis(&mut out, &x, t_end);
     out.push_str("</svg>");
