@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p node-bin --bench node_bench            # everything
 //! cargo bench -p node-bin --bench node_bench -- quick   # shorter runs, 5 kills
+//! cargo bench -p node-bin --bench node_bench -- nodes=5  # a 5-node cluster
 //! ```
 //!
 //! Prints submits/s and lock acquire+release pairs/s at 1 and 16 concurrent clients with
@@ -122,7 +123,7 @@ fn ms(d: Duration) -> f64 {
 
 /// kill -9 node `victim`; time until another node's /members says it is dead.
 async fn detection(c: &mut Cluster, victim: usize) -> Option<Duration> {
-    let watcher = (victim + 1) % 3;
+    let watcher = (victim + 1) % c.nodes.len();
     let id = c.nodes[victim].id.clone();
     let t = Instant::now();
     c.kill(victim);
@@ -188,9 +189,13 @@ async fn failover(c: &mut Cluster, victim: usize, round: usize) -> Option<Durati
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    let n: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("nodes=").and_then(|v| v.parse().ok()))
+        .unwrap_or(3);
     let secs = if quick { 3.0 } else { 8.0 };
     let kills = if quick { 5 } else { 10 };
-    let cluster = Cluster::start(BIN, 3, &[]).await;
+    let cluster = Cluster::start(BIN, n, &[]).await;
+    println!("{n}-node loopback cluster, fsync on\n");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let c = Arc::new(cluster);
     println!("| operation | clients | throughput | p50 | p99 | errors |");
@@ -203,7 +208,7 @@ async fn main() {
     let mut c = Arc::try_unwrap(c).ok().expect("no client left");
     let mut det = Vec::new();
     for k in 0..kills {
-        if let Some(d) = detection(&mut c, k % 3).await {
+        if let Some(d) = detection(&mut c, k % n).await {
             det.push(d);
         }
     }

@@ -42,7 +42,7 @@ pub struct Timing {
     pub claim_lease: Duration,
     /// How often the node scans for tasks to fail over. Default 250 ms.
     pub scan_period: Duration,
-    /// Deadline of a client operation. Default 3 s.
+    /// Deadline of a client operation. Default 1.5 s.
     pub op_timeout: Duration,
 }
 
@@ -53,7 +53,7 @@ impl Default for Timing {
             proposer: ProposerTiming::default(),
             claim_lease: Duration::from_secs(3),
             scan_period: Duration::from_millis(250),
-            op_timeout: Duration::from_secs(3),
+            op_timeout: Duration::from_millis(1500),
         }
     }
 }

@@ -62,8 +62,9 @@ pub struct Cli {
     /// How often the node looks for tasks to fail over, in ms.
     #[arg(long, default_value_t = 250)]
     pub scan_period_ms: u64,
-    /// Deadline of one client operation, in ms.
-    #[arg(long, default_value_t = 3000)]
+    /// Deadline of one client operation, in ms (kept below typical client timeouts, so that a
+    /// failure can still be reported as definite).
+    #[arg(long, default_value_t = 1500)]
     pub op_timeout_ms: u64,
     /// A consensus round (prepare or accept) not answered by a majority within this many ms
     /// is retried with a higher ballot.
