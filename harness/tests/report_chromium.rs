@@ -268,6 +268,11 @@ fn report_renders_in_chromium_with_evidence_linked() {
         "one latency plot per f (submit, acquire)"
     );
     assert_eq!(count(&dom, r#"<svg class="throughput""#), 1);
+    assert_eq!(
+        count(&dom, r#"class="q p99""#),
+        2,
+        "p99 latency line in each latency plot"
+    );
     assert!(
         count(&dom, r#"class="op ok anom""#)
             + count(&dom, r#"class="op fail anom""#)

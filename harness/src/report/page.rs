@@ -76,7 +76,7 @@ pub fn render(data: &RunData) -> String {
     );
     let _ = write!(
         out,
-        "<section id=\"latency\"><h2>Latency</h2><div class=\"charts\">{}</div></section>",
+        "<section id=\"latency\"><h2>Latency</h2><p class=\"legend\">points: <span class=\"sw ok\"></span>ok <span class=\"sw fail\"></span>fail <span class=\"sw info\"></span>info; lines: p50 (solid), p95 (dashed), p99 (dotted) of ok latencies</p><div class=\"charts\">{}</div></section>",
         plots::latency(&model)
     );
     let _ = write!(

@@ -95,6 +95,7 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
             );
         }
     }
+    quantile_lines(out, &pts, t_end, &x, &y);
     frame.time_axis(out, &x, t_end);
     let _ = write!(
         out,
@@ -103,6 +104,53 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
         pts.len(),
         drawn
     );
+}
+
+/// The latency quantiles drawn over the scatter (Jepsen's latency-quantiles), over ok ops.
+pub const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")];
+
+/// Draws p50/p95/p99 of ok latencies per time bucket (about 30 buckets) as lines.
+fn quantile_lines(out: &mut String, pts: &[(f64, f64, Kind)], t_end: f64, x: &Linear, y: &Linear) {
+    let bucket = nice_step((t_end / 30.0).max(0.001));
+    let mut by_bucket: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (t, ms, kind) in pts {
+        if *kind == Kind::Ok {
+            by_bucket
+                .entry((t / bucket) as usize)
+                .or_default()
+                .push(*ms);
+        }
+    }
+    for v in by_bucket.values_mut() {
+        v.sort_by(f64::total_cmp);
+    }
+    for (q, name) in QUANTILES {
+        let points: Vec<String> = by_bucket
+            .iter()
+            .map(|(b, v)| {
+                let ms = quantile(v, q);
+                format!(
+                    "{:.1},{:.1}",
+                    x.px((*b as f64 + 0.5) * bucket),
+                    y.px(ms.log10())
+                )
+            })
+            .collect();
+        if points.len() > 1 {
+            let _ = write!(
+                out,
+                r#"<polyline class="q {name}" points="{}"><title>{name} of ok latencies per {}s</title></polyline>"#,
+                points.join(" "),
+                fmt_num(bucket)
+            );
+        }
+    }
+}
+
+/// The `q` quantile of sorted, non-empty `v` (nearest rank).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
 }
 
 /// Completions per second over time, one line per (f, outcome).
@@ -185,4 +233,17 @@ pub fn throughput(model: &Model) -> String {
         fmt_num(bucket)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&[7.0], 0.95), 7.0);
+    }
 }
