@@ -770,3 +770,7 @@ fn client_resp(result: Result<Outcome, String>, real_accept_sent: bool) -> Clien
 
 #[path = "node_client.rs"]
 mod client;
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

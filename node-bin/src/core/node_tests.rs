@@ -1,0 +1,298 @@
+//! Whole-node simulation: three `Node`s on an in-memory network with a seeded scheduler, no
+//! sockets and no sleeps. Exercises locks with leases, task assignment and failover, and a
+//! restart from the persisted records.
+
+use super::*;
+use rand::Rng;
+use std::collections::BTreeSet;
+
+struct World {
+    now: Duration,
+    nodes: BTreeMap<NodeId, Node>,
+    logs: BTreeMap<NodeId, Vec<Record>>,
+    down: BTreeSet<NodeId>,
+    net: Vec<(NodeId, NodeId, PeerMsg)>,
+    replies: BTreeMap<u64, ClientResp>,
+    next_req: u64,
+    rng: ChaCha8Rng,
+}
+
+fn cfg(id: &str, gen: u64, seed: u64) -> Config {
+    let timing = Timing {
+        claim_lease: Duration::from_millis(1500),
+        ..Timing::default()
+    };
+    Config {
+        id: NodeId::from(id),
+        members: ["n1", "n2", "n3"]
+            .iter()
+            .map(|s| NodeId::from(*s))
+            .collect(),
+        gen,
+        seed,
+        bugs: Bugs::default(),
+        timing,
+    }
+}
+
+impl World {
+    fn new(seed: u64) -> World {
+        let nodes = ["n1", "n2", "n3"]
+            .iter()
+            .map(|id| {
+                (
+                    NodeId::from(*id),
+                    Node::new(cfg(id, 1, seed), Vec::new(), Duration::ZERO),
+                )
+            })
+            .collect();
+        World {
+            now: Duration::ZERO,
+            nodes,
+            logs: BTreeMap::new(),
+            down: BTreeSet::new(),
+            net: Vec::new(),
+            replies: BTreeMap::new(),
+            next_req: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn absorb(&mut self, from: &NodeId, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Send { to, msg } => self.net.push((from.clone(), to, msg)),
+                Output::Reply { req, resp } => {
+                    self.replies.insert(req, resp);
+                }
+                Output::Persist(r) => self.logs.entry(from.clone()).or_default().push(r),
+            }
+        }
+    }
+
+    fn input(&mut self, id: &NodeId, input: Input) {
+        if self.down.contains(id) {
+            return;
+        }
+        let mut out = Vec::new();
+        self.nodes
+            .get_mut(id)
+            .unwrap()
+            .step(self.now, input, &mut out);
+        self.absorb(id, out);
+    }
+
+    /// Runs `ms` of simulated time: 5 ms ticks, messages delivered in random order, 2 % lost.
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms / 5 {
+            self.now += Duration::from_millis(5);
+            let ids: Vec<NodeId> = self.nodes.keys().cloned().collect();
+            for id in &ids {
+                self.input(id, Input::Tick);
+            }
+            let mut budget = 10_000;
+            while !self.net.is_empty() && budget > 0 {
+                budget -= 1;
+                let i = self.rng.gen_range(0..self.net.len());
+                let (from, to, msg) = self.net.swap_remove(i);
+                if self.down.contains(&from) || self.rng.gen_bool(0.02) {
+                    continue;
+                }
+                self.input(&to, Input::Peer { from, msg });
+            }
+        }
+    }
+
+    /// Sends a client command and runs until it is answered (at most 5 s).
+    fn call(&mut self, via: &str, cmd: ClientCmd) -> ClientResp {
+        self.next_req += 1;
+        let req = self.next_req;
+        self.input(&NodeId::from(via), Input::Client { req, cmd });
+        for _ in 0..1000 {
+            if let Some(r) = self.replies.remove(&req) {
+                return r;
+            }
+            self.run(5);
+        }
+        panic!("no reply to request {req}");
+    }
+
+    fn acquire(&mut self, via: &str, lock: &str, client: &str, ttl_ms: u64) -> ClientResp {
+        let cmd = ClientCmd::Acquire {
+            lock: lock.into(),
+            client: client.into(),
+            ttl_ms,
+        };
+        self.call(via, cmd)
+    }
+
+    /// Quorum read of all tasks through the live nodes' snapshots.
+    fn tasks(&mut self) -> BTreeMap<String, TaskVal> {
+        let live: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .filter(|n| !self.down.contains(*n))
+            .cloned()
+            .collect();
+        let snaps = live
+            .iter()
+            .map(|n| match self.call(&n.0, ClientCmd::Snapshot) {
+                ClientResp::Snapshot(s) => s,
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>();
+        tasks::merge(snaps)
+    }
+
+    fn restart(&mut self, id: &str, seed: u64) {
+        let nid = NodeId::from(id);
+        let mut last: BTreeMap<Key, Record> = BTreeMap::new();
+        for r in self.logs.get(&nid).cloned().unwrap_or_default() {
+            last.insert(r.key.clone(), r);
+        }
+        let node = Node::new(cfg(id, 2, seed), last.into_values().collect(), self.now);
+        self.nodes.insert(nid.clone(), node);
+        self.down.remove(&nid);
+    }
+}
+
+fn token(r: &ClientResp) -> u64 {
+    match r {
+        ClientResp::Granted { token } => *token,
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+#[test]
+fn lease_is_exclusive_until_a_majority_judges_it_expired() {
+    for seed in 0..5 {
+        let mut w = World::new(seed);
+        w.run(500);
+        let t1 = token(&w.acquire("n1", "l", "a", 1000));
+        let r = w.acquire("n2", "l", "b", 1000);
+        assert!(
+            matches!(
+                r,
+                ClientResp::Error {
+                    kind: ErrorKind::Conflict,
+                    definite: true,
+                    ..
+                }
+            ),
+            "seed {seed}: {r:?}"
+        );
+        w.run(1100);
+        let t2 = token(&w.acquire("n3", "l", "b", 1000));
+        assert!(t2 > t1, "seed {seed}: tokens must grow ({t1}, {t2})");
+    }
+}
+
+#[test]
+fn tasks_are_done_and_fail_over_when_their_holder_dies() {
+    let mut failed_over = 0;
+    for seed in 0..4 {
+        let mut w = World::new(seed);
+        w.run(500);
+        for i in 0..15 {
+            let via = ["n1", "n2", "n3"][i % 3];
+            let r = w.call(
+                via,
+                ClientCmd::Submit {
+                    id: format!("t{i}"),
+                    work_ms: 2000,
+                },
+            );
+            assert_eq!(r, ClientResp::Submitted, "seed {seed}");
+        }
+        w.run(300);
+        let before = w.tasks();
+        let on_n1: Vec<String> = before
+            .iter()
+            .filter(|(_, t)| t.owner == Some(NodeId::from("n1")) && t.state == TaskState::Running)
+            .map(|(k, _)| k.clone())
+            .collect();
+        w.down.insert(NodeId::from("n1"));
+        w.run(8000);
+        let after = w.tasks();
+        assert_eq!(
+            after.len(),
+            15,
+            "seed {seed}: every acknowledged task is there"
+        );
+        for (id, t) in &after {
+            assert_eq!(t.state, TaskState::Done, "seed {seed}: {id} {t:?}");
+        }
+        for id in &on_n1 {
+            assert!(
+                after[id].runs >= 2 && after[id].owner != Some(NodeId::from("n1")),
+                "seed {seed}: {id} failed over"
+            );
+        }
+        failed_over += on_n1.len();
+    }
+    assert!(failed_over > 0, "n1 never ran a task: nothing was tested");
+}
+
+#[test]
+fn restarted_node_keeps_its_promises_and_grants() {
+    let mut w = World::new(42);
+    w.run(500);
+    let t1 = token(&w.acquire("n1", "l", "a", 60_000));
+    // n2 and n3 restart from their logs: the grant must survive on the majority.
+    for id in ["n2", "n3"] {
+        w.down.insert(NodeId::from(id));
+        w.net.clear();
+        w.restart(id, 43);
+    }
+    w.run(300);
+    let r = w.acquire("n2", "l", "b", 1000);
+    assert!(
+        matches!(
+            r,
+            ClientResp::Error {
+                kind: ErrorKind::Conflict,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    let rel = w.call(
+        "n3",
+        ClientCmd::Release {
+            lock: "l".into(),
+            client: "a".into(),
+            token: t1,
+        },
+    );
+    assert_eq!(rel, ClientResp::Released);
+    assert!(token(&w.acquire("n3", "l", "b", 1000)) > t1);
+}
+
+#[test]
+fn malformed_commands_are_refused_definitely() {
+    let mut w = World::new(1);
+    let r = w.acquire("n1", "", "a", 10);
+    assert!(
+        matches!(
+            r,
+            ClientResp::Error {
+                kind: ErrorKind::BadRequest,
+                definite: true,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    let r = w.acquire("n1", "l", "a", 0);
+    assert!(
+        matches!(
+            r,
+            ClientResp::Error {
+                kind: ErrorKind::BadRequest,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    assert!(w.logs.is_empty(), "a refused command writes nothing");
+}
