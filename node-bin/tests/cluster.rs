@@ -107,6 +107,8 @@ async fn tasks_submitted_anywhere_become_done() {
         "load-based assignment should use several nodes: {owners:?}"
     );
     assert_eq!(c.get(0, "/tasks/nope").await.0, 404);
+    let (s, v) = c.get(0, "/locks/l/acquire").await;
+    assert_eq!((s, &v["definite"]), (405, &Value::Bool(true)), "{v}");
 }
 
 /// kill -9 of a node running tasks: another node claims them (runs grows) and finishes them;

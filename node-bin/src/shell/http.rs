@@ -41,6 +41,7 @@ pub fn router(api: Api) -> Router {
         .route("/health", get(health))
         .route("/internal/tasks", get(snapshot))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(api)
 }
 
@@ -53,8 +54,17 @@ fn bad_request(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, message, true)
 }
 
-async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no such endpoint", true)
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {uri}"),
+        true,
+    )
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let msg = format!("method {method} is not allowed on {uri}");
+    error(StatusCode::METHOD_NOT_ALLOWED, msg, true)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
