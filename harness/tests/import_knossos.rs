@@ -68,9 +68,20 @@ fn every_knossos_example_gets_its_known_verdict() {
         } else {
             Verdict::Invalid
         };
+        // Timing for docs/performance-lin.md (printed, never asserted): the median of 5 checks,
+        // next to Porcupine's median on this machine from expected.tsv. Meaningful with --release.
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                let _ = check_ops(&ops, &opts);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let porcupine = cols.get(8).copied().unwrap_or("-");
         println!(
-            "{path}: {:?} (expected {want:?}), {} ops, {} steps",
-            res.valid, res.ops, res.steps
+            "{path}: {:?} (expected {want:?}), {} ops, {} steps, {:.6} s (Porcupine here: {porcupine} s)",
+            res.valid, res.ops, res.steps, times[2]
         );
         if res.valid != want {
             wrong.push(format!(

@@ -10,6 +10,7 @@
 //! | [`explain`] | the smallest non-linearizable window |
 //! | [`report`] | [`LinResults`] and [`render_text`] |
 //! | [`files`] | checking a history file for `gauntlet check` |
+//! | [`svg`] | a diagram of a counterexample window, for the run report |
 //!
 //! Keys are independent objects (P-compositionality): each is searched on its own, in
 //! parallel (rayon). A budget of steps and a deadline make a search give up with `unknown`.
@@ -30,6 +31,7 @@ pub mod model;
 pub mod models;
 pub mod report;
 pub mod search;
+pub mod svg;
 pub mod values;
 
 use std::str::FromStr;
@@ -42,6 +44,7 @@ use serde_json::Value;
 pub use files::{check_history_file, to_extra, FileCheck};
 pub use model::{Call, Model, Outcome, Parsed};
 pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
+pub use svg::render_svg;
 pub use values::Values;
 
 use crate::Verdict;
