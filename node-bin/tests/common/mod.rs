@@ -91,7 +91,18 @@ impl Cluster {
             .append(true)
             .open(&node.log)
             .expect("node log");
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGKILL the child when
+        // this (test) process dies, so no node outlives a killed test run.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
             .args(["--id", &node.id, "--listen", &node.addr.to_string()])
             .args(&peers)
             .arg("--data-dir")
