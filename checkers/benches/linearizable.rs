@@ -67,9 +67,28 @@ fn etcd_like() -> Vec<Vec<Op>> {
     out
 }
 
+/// CPU time (user + system, all threads) of this process so far, from /proc/self/stat
+/// (clock ticks of 10 ms: USER_HZ is 100 on Linux).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    // Fields after the ")": state, then ppid (field 4), ...; utime and stime are fields 14, 15.
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(14) + field(15);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Wall time per repetition (median) and CPU time per repetition (mean), with verdict counts.
 fn time_all(histories: &[Vec<Op>], o: &LinOptions, reps: usize) -> (Duration, [usize; 3]) {
     let mut times = Vec::new();
     let mut counts = [0; 3];
+    let cpu0 = cpu_time();
     for _ in 0..reps {
         counts = [0; 3];
         let t = Instant::now();
@@ -83,6 +102,8 @@ fn time_all(histories: &[Vec<Op>], o: &LinOptions, reps: usize) -> (Duration, [u
         }
         times.push(t.elapsed());
     }
+    let cpu = (cpu_time() - cpu0) / reps as u32;
+    println!("  (cpu {:.0} ms per repetition)", cpu.as_secs_f64() * 1e3);
     (median(times), counts)
 }
 
