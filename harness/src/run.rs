@@ -166,6 +166,7 @@ struct Notes {
     final_read: Option<String>,
     main_phase: bool,
     main_phase_ms: Option<u64>,
+    setup_ms: Option<u64>,
 }
 
 async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome {
@@ -176,7 +177,9 @@ async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome 
     let mut notes = Notes::default();
     let history = run_dir.join(store::HISTORY);
 
+    let t_setup = Instant::now();
     let cluster = setup(cfg, &run_dir).await;
+    notes.setup_ms = Some(t_setup.elapsed().as_millis() as u64);
     let mut rec: Option<Arc<Recorder>> = None;
     match cluster {
         Err(ref e) => notes.problems.push(format!("setup failed: {e:#}")),
@@ -435,6 +438,14 @@ fn spawn_signal_watch(tx: watch::Sender<bool>, flag: Arc<AtomicBool>) {
         }
         flag.store(true, Ordering::SeqCst);
         let _ = tx.send(true);
+        // A second signal: give up at once. The nodes die with this process (parent-death
+        // signal) and the namespaces with them; the history on disk stays checkable.
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("gauntlet run: second signal: exiting without teardown or check (exit 2)");
+        std::process::exit(i32::from(Exit::Unknown.code()));
     });
 }
 
@@ -577,6 +588,7 @@ fn harness_result(
         detail: json!({
             "ok_client_ops": ok_client,
             "nemesis": notes.nemesis,
+            "setup_ms": notes.setup_ms,
             "ready_ms": notes.ready_ms,
             "recovery": notes.recovery,
             "final_read_node": notes.final_read,

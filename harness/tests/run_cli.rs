@@ -388,8 +388,10 @@ fn count(results: &serde_json::Value, checker: &str, class: &str) -> u64 {
     results[checker]["counts"][class].as_u64().unwrap_or(0)
 }
 
-// Reliability: each bug was detected by every one of N seeds in 8 s runs (see
-// docs/performance-run.md, "planted bugs"), so one retry makes a miss very unlikely.
+// Reliability: with these settings (8 s runs, a fault every ~2 s) each bug was detected, with
+// the anomaly class docs/planted-bugs.md names, by 6 of 6 seeds (301-306; 24 of 24 runs,
+// docs/performance-run.md). A miss is retried once with another seed, so a test fails only if
+// two runs in a row miss.
 #[test]
 fn ack_before_quorum_loses_tasks_under_kill() {
     assert_detected("ack-before-quorum", "kill", ["201", "202"], |r| {
@@ -412,8 +414,8 @@ fn early_lease_expiry_splits_locks() {
 }
 
 #[test]
-fn failover_skips_cas_loses_or_strands_tasks_under_kill() {
+fn failover_skips_cas_strands_tasks_under_kill() {
     assert_detected("failover-skips-cas", "kill", ["231", "232"], |r| {
-        count(r, "tasks", "lost") + count(r, "tasks", "not_done") > 0
+        count(r, "tasks", "not_done") > 0
     });
 }
