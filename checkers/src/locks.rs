@@ -11,8 +11,9 @@
 //! lock and swept in start order at the end, keeping only the holds still running.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use histories::fxhash::FxHashMap;
 use histories::{OpRef, OpType, Process};
 use serde::{Deserialize, Serialize};
 
@@ -156,11 +157,11 @@ struct LockState {
 #[derive(Default)]
 pub(crate) struct LocksChecker {
     seen: bool,
-    names: HashMap<String, usize>,
+    names: FxHashMap<String, usize>,
     locks: Vec<LockState>,
-    pending: HashMap<Process, PendingAcquire>,
+    pending: FxHashMap<Process, PendingAcquire>,
     /// The hold a process currently has on a lock: (lock, index into its holds).
-    active: HashMap<(Process, usize), usize>,
+    active: FxHashMap<(Process, usize), usize>,
     counts: LockCounts,
     regressions: Capped<TokenRegression>,
     errors: Vec<String>,

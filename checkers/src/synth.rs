@@ -76,6 +76,9 @@ pub struct SynthConfig {
     pub dup_rate: f64,
     /// Lease asked for by each acquire. Default 2000 ms.
     pub ttl_ms: u64,
+    /// Longest a client keeps a lock before releasing it (it submits meanwhile). Default
+    /// 1500 ms (within the lease).
+    pub max_hold_ms: u64,
     /// Maximum op latency. Default 20 ms.
     pub max_latency_ms: u64,
     /// A nemesis `info` event every this many invocations (0: none). Default 50.
@@ -96,6 +99,7 @@ impl Default for SynthConfig {
             info_rate: 0.03,
             dup_rate: 0.0,
             ttl_ms: 2000,
+            max_hold_ms: 1500,
             max_latency_ms: 20,
             nemesis_every: 50,
             plant: Vec::new(),
@@ -458,7 +462,7 @@ impl<F: FnMut(Op)> Model<'_, F> {
                 value["token"] = json!(token);
                 let srv = &mut self.locks[lock];
                 srv.max_completed = srv.max_completed.max(Some(token));
-                let hold_ms = self.rng.gen_range(1..=self.cfg.ttl_ms * 3 / 4);
+                let hold_ms = self.rng.gen_range(1..=self.cfg.max_hold_ms.max(1));
                 self.slots[s].holding = Some((lock, token, now + hold_ms * MS));
                 if let Some(p) = planted {
                     self.report.planted[p].index = Some(self.index);

@@ -16,9 +16,9 @@
 //! the end, so intermediate reads cost only a copy).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
-use histories::{OpRef, OpType, Process};
+use histories::fxhash::FxHashMap;
+use histories::{OpRef, OpType, Process, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
@@ -149,23 +149,26 @@ struct SubmitValue<'a> {
     task: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
-struct ReadValue<'a> {
-    #[serde(borrow)]
-    tasks: HashMap<Cow<'a, str>, ReadState<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ReadState<'a> {
-    #[serde(borrow)]
-    state: Cow<'a, str>,
-    runs: u64,
+/// The task id of a submit's value. The common shape `{"task":"ID"}` (as the harness writes
+/// it) is sliced out of the raw text directly; anything else goes through serde.
+fn task_id<'a>(value: &ValueRef<'a>) -> Result<Cow<'a, str>, serde_json::Error> {
+    if let ValueRef::Raw(raw) = value {
+        let text: &'a str = raw.get();
+        if let Some(rest) = text.strip_prefix(r#"{"task":""#) {
+            if let Some(id) = rest.strip_suffix(r#""}"#) {
+                if !id.contains(['"', '\\']) {
+                    return Ok(Cow::Borrowed(id));
+                }
+            }
+        }
+    }
+    value.decode::<SubmitValue<'a>>().map(|v| v.task)
 }
 
 /// A pending op of one process.
 enum Pending {
     Submit {
-        task: Option<String>,
+        task: Option<u32>,
         invoke: OpEvidence,
     },
     Read {
@@ -173,12 +176,20 @@ enum Pending {
     },
 }
 
-/// Streaming state of the tasks checker.
+/// One submitted task id: the submit that decides its class, and whether the final read has it.
+struct TaskRec {
+    best: Option<SubmitEvidence>,
+    in_read: bool,
+}
+
+/// Streaming state of the tasks checker. Task ids are interned once, at their first submit;
+/// the pending submit of a process refers to its record by number.
 #[derive(Default)]
 pub(crate) struct TasksChecker {
     seen: bool,
-    pending: HashMap<Process, Pending>,
-    tasks: HashMap<String, SubmitEvidence>,
+    pending: FxHashMap<Process, Pending>,
+    ids: FxHashMap<Box<str>, u32>,
+    recs: Vec<TaskRec>,
     last_read: Option<(ReadSpan, String)>,
     errors: Vec<String>,
     error_count: u64,
@@ -187,15 +198,16 @@ pub(crate) struct TasksChecker {
 impl TasksChecker {
     pub fn observe(&mut self, op: &OpRef<'_>) {
         let f: &str = &op.f;
-        if f != SUBMIT && f != READ_TASKS {
+        let submit = f == SUBMIT;
+        if !submit && f != READ_TASKS {
             return;
         }
         self.seen = true;
         let ev = OpEvidence::of(op);
         if op.kind == OpType::Invoke {
-            let p = if f == SUBMIT {
-                let task = match op.value.decode::<SubmitValue<'_>>() {
-                    Ok(v) => Some(v.task.into_owned()),
+            let p = if submit {
+                let task = match task_id(&op.value) {
+                    Ok(id) => Some(self.intern(id)),
                     Err(e) => {
                         self.error(format!(
                             "submit at index {}: value must be {{\"task\": ID}}: {e}",
@@ -231,6 +243,19 @@ impl TasksChecker {
         }
     }
 
+    fn intern(&mut self, id: Cow<'_, str>) -> u32 {
+        if let Some(&i) = self.ids.get(id.as_ref()) {
+            return i;
+        }
+        let i = self.recs.len() as u32;
+        self.recs.push(TaskRec {
+            best: None,
+            in_read: false,
+        });
+        self.ids.insert(id.into_owned().into_boxed_str(), i);
+        i
+    }
+
     fn error(&mut self, msg: String) {
         self.error_count += 1;
         if self.errors.len() < 10 {
@@ -238,24 +263,21 @@ impl TasksChecker {
         }
     }
 
+    /// Keeps the first submit of the strongest outcome (ok > unknown > fail).
     fn record(
         &mut self,
-        task: String,
+        task: u32,
         outcome: SubmitOutcome,
         invoke: OpEvidence,
         completion: Option<OpEvidence>,
     ) {
-        let ev = SubmitEvidence {
-            outcome,
-            invoke,
-            completion,
-        };
-        match self.tasks.get_mut(&task) {
-            Some(old) if old.outcome < outcome => *old = ev,
-            Some(_) => {}
-            None => {
-                self.tasks.insert(task, ev);
-            }
+        let rec = &mut self.recs[task as usize];
+        if rec.best.as_ref().is_none_or(|b| b.outcome < outcome) {
+            rec.best = Some(SubmitEvidence {
+                outcome,
+                invoke,
+                completion,
+            });
         }
     }
 
@@ -264,26 +286,31 @@ impl TasksChecker {
         if !self.seen {
             return None;
         }
-        // Submits still outstanding at the end of the history: maybe submitted.
-        let pending = std::mem::take(&mut self.pending);
-        for (_, p) in pending {
-            if let Pending::Submit {
-                task: Some(task),
-                invoke,
-            } = p
-            {
-                self.record(task, SubmitOutcome::Unknown, invoke, None);
-            }
+        // Submits still outstanding at the end of the history: maybe submitted. In history
+        // order, so the evidence kept does not depend on hash order.
+        let mut open: Vec<(u32, OpEvidence)> = std::mem::take(&mut self.pending)
+            .into_values()
+            .filter_map(|p| match p {
+                Pending::Submit {
+                    task: Some(t),
+                    invoke,
+                } => Some((t, invoke)),
+                _ => None,
+            })
+            .collect();
+        open.sort_by_key(|(_, inv)| inv.index);
+        for (task, invoke) in open {
+            self.record(task, SubmitOutcome::Unknown, invoke, None);
         }
         let mut counts = TaskCounts {
-            submitted: self.tasks.len() as u64,
+            submitted: self.recs.len() as u64,
             ..TaskCounts::default()
         };
-        for s in self.tasks.values() {
-            match s.outcome {
-                SubmitOutcome::Ok => counts.acked += 1,
-                SubmitOutcome::Fail => counts.failed += 1,
-                SubmitOutcome::Unknown => counts.unknown += 1,
+        for r in &self.recs {
+            match r.best.as_ref().map(|b| b.outcome) {
+                Some(SubmitOutcome::Ok) => counts.acked += 1,
+                Some(SubmitOutcome::Fail) => counts.failed += 1,
+                _ => counts.unknown += 1,
             }
         }
         let mut reasons = Vec::new();
@@ -313,76 +340,97 @@ impl TasksChecker {
             return Some(result);
         };
         result.final_read = Some(span);
-        let read: ReadValue<'_> = match serde_json::from_str(&text) {
-            Ok(r) => r,
-            Err(e) => {
-                result.reasons.push(format!(
-                    "final read at index {}: value must be {{\"tasks\": {{ID: {{\"state\", \"runs\"}}}}}}: {e}",
-                    span.ok.index
-                ));
-                return Some(result);
-            }
+        let mut classes = Classes::default();
+        let pass = ReadPass {
+            ids: &self.ids,
+            recs: &mut self.recs,
+            classes: &mut classes,
         };
-        self.classify(&read, span, opts, &mut result);
-        Some(result)
-    }
-
-    fn classify(
-        &self,
-        read: &ReadValue<'_>,
-        span: ReadSpan,
-        opts: &CheckOptions,
-        r: &mut TasksResult,
-    ) {
-        let [mut lost, mut phantom, mut unexpected, mut not_done, mut recovered, mut duplicated] =
-            std::array::from_fn(|_| Capped::new());
-        r.counts.read = read.tasks.len() as u64;
-        for (id, st) in &read.tasks {
-            let submit = self.tasks.get(id.as_ref());
-            let entry = || TaskAnomaly {
-                task: id.to_string(),
-                submit: submit.cloned(),
-                read: Some(ReadEntry {
-                    state: st.state.to_string(),
-                    runs: st.runs,
-                }),
-            };
-            match submit.map(|s| s.outcome) {
-                None => unexpected.push(entry()),
-                Some(SubmitOutcome::Fail) => phantom.push(entry()),
-                Some(SubmitOutcome::Unknown) => recovered.push(entry()),
-                Some(SubmitOutcome::Ok) => {}
-            }
-            if st.state != "done" {
-                not_done.push(entry());
-            }
-            if st.runs > 1 {
-                duplicated.push(entry());
-            }
+        let mut de = serde_json::Deserializer::from_str(&text);
+        if let Err(e) = serde::de::DeserializeSeed::deserialize(pass, &mut de) {
+            result.reasons.push(format!(
+                "final read at index {}: value must be {{\"tasks\": {{ID: {{\"state\", \"runs\"}}}}}}: {e}",
+                span.ok.index
+            ));
+            return Some(result);
         }
-        for (id, s) in &self.tasks {
-            if s.outcome != SubmitOutcome::Ok || read.tasks.contains_key(id.as_str()) {
+        for (id, &i) in &self.ids {
+            let rec = &self.recs[i as usize];
+            let Some(best) = rec.best.as_ref().filter(|b| b.outcome == SubmitOutcome::Ok) else {
+                continue;
+            };
+            if rec.in_read {
                 continue;
             }
-            let acked_at = s.completion.map_or(u64::MAX, |c| c.index);
-            if acked_at < span.invoke.index {
-                lost.push(TaskAnomaly {
-                    task: id.clone(),
-                    submit: Some(s.clone()),
+            if best.completion.map_or(u64::MAX, |c| c.index) < span.invoke.index {
+                classes.lost.push(TaskAnomaly {
+                    task: id.to_string(),
+                    submit: Some(best.clone()),
                     read: None,
                 });
             } else {
-                r.counts.acked_after_read += 1;
+                result.counts.acked_after_read += 1;
             }
         }
+        classes.finish(opts, &mut result);
+        Some(result)
+    }
+}
+
+/// The anomaly lists being collected.
+#[derive(Default)]
+struct Classes {
+    read: u64,
+    lost: Capped<TaskAnomaly>,
+    phantom: Capped<TaskAnomaly>,
+    unexpected: Capped<TaskAnomaly>,
+    not_done: Capped<TaskAnomaly>,
+    recovered: Capped<TaskAnomaly>,
+    duplicated: Capped<TaskAnomaly>,
+}
+
+impl Classes {
+    fn entry(&mut self, id: &str, st: ReadState<'_>, submit: Option<&SubmitEvidence>) {
+        self.read += 1;
+        let outcome = submit.map(|s| s.outcome);
+        let not_done = st.state != "done";
+        let dup = st.runs > 1;
+        let interesting = outcome != Some(SubmitOutcome::Ok) || not_done || dup;
+        if !interesting {
+            return;
+        }
+        let a = TaskAnomaly {
+            task: id.to_string(),
+            submit: submit.cloned(),
+            read: Some(ReadEntry {
+                state: st.state.into_owned(),
+                runs: st.runs,
+            }),
+        };
+        match outcome {
+            None => self.unexpected.push(a.clone()),
+            Some(SubmitOutcome::Fail) => self.phantom.push(a.clone()),
+            Some(SubmitOutcome::Unknown) => self.recovered.push(a.clone()),
+            Some(SubmitOutcome::Ok) => {}
+        }
+        if not_done {
+            self.not_done.push(a.clone());
+        }
+        if dup {
+            self.duplicated.push(a);
+        }
+    }
+
+    fn finish(self, opts: &CheckOptions, r: &mut TasksResult) {
         let cap = opts.max_evidence;
         let by_task = |a: &TaskAnomaly, b: &TaskAnomaly| a.task.cmp(&b.task);
-        (r.lost, r.counts.lost) = lost.finish(cap, by_task);
-        (r.phantom, r.counts.phantom) = phantom.finish(cap, by_task);
-        (r.unexpected, r.counts.unexpected) = unexpected.finish(cap, by_task);
-        (r.not_done, r.counts.not_done) = not_done.finish(cap, by_task);
-        (r.recovered, r.counts.recovered) = recovered.finish(cap, by_task);
-        (r.duplicated, r.counts.duplicated) = duplicated.finish(cap, by_task);
+        r.counts.read = self.read;
+        (r.lost, r.counts.lost) = self.lost.finish(cap, by_task);
+        (r.phantom, r.counts.phantom) = self.phantom.finish(cap, by_task);
+        (r.unexpected, r.counts.unexpected) = self.unexpected.finish(cap, by_task);
+        (r.not_done, r.counts.not_done) = self.not_done.finish(cap, by_task);
+        (r.recovered, r.counts.recovered) = self.recovered.finish(cap, by_task);
+        (r.duplicated, r.counts.duplicated) = self.duplicated.finish(cap, by_task);
         let c = &r.counts;
         let invalid = c.lost
             + c.phantom
@@ -396,5 +444,100 @@ impl TasksChecker {
         } else {
             Verdict::Valid
         };
+    }
+}
+
+/// A map key borrowed from the text when it has no escapes (serde's own `Cow` copies).
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+struct ReadState<'a> {
+    #[serde(borrow)]
+    state: Cow<'a, str>,
+    runs: u64,
+}
+
+/// Decodes the final read's `{"tasks": {ID: {"state", "runs"}}}` in one pass, classifying
+/// each entry as it is parsed instead of building a map of hundreds of thousands of tasks.
+struct ReadPass<'c> {
+    ids: &'c FxHashMap<Box<str>, u32>,
+    recs: &'c mut [TaskRec],
+    classes: &'c mut Classes,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ReadPass<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ReadPass<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with a \"tasks\" map")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut found = false;
+        let (ids, recs, classes) = (self.ids, self.recs, self.classes);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != "tasks" || found {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            found = true;
+            map.next_value_seed(Entries {
+                ids,
+                recs: &mut *recs,
+                classes: &mut *classes,
+            })?;
+        }
+        if !found {
+            return Err(serde::de::Error::missing_field("tasks"));
+        }
+        Ok(())
+    }
+}
+
+/// The `tasks` map itself.
+struct Entries<'c> {
+    ids: &'c FxHashMap<Box<str>, u32>,
+    recs: &'c mut [TaskRec],
+    classes: &'c mut Classes,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Entries<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map from task id to {\"state\", \"runs\"}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(id)) = map.next_key::<Key<'de>>()? {
+            let st: ReadState<'de> = map.next_value()?;
+            let submit = match self.ids.get(id.as_ref()) {
+                Some(&i) => {
+                    let rec = &mut self.recs[i as usize];
+                    rec.in_read = true;
+                    rec.best.as_ref()
+                }
+                None => None,
+            };
+            self.classes.entry(&id, st, submit);
+        }
+        Ok(())
     }
 }

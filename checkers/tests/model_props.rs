@@ -60,6 +60,7 @@ fn config() -> impl Strategy<Value = SynthConfig> {
                     info_rate,
                     dup_rate: 0.0,
                     ttl_ms: 200,
+                    max_hold_ms: 150,
                     max_latency_ms: lat,
                     nemesis_every: 17,
                     plant: Vec::new(),

@@ -40,9 +40,11 @@ pub struct CheckArgs {
     /// The checkers whose verdicts count (repeatable).
     #[arg(long = "checker", value_enum, default_value = "all")]
     pub checkers: Vec<CheckerName>,
-    /// Only read and parse the histories (the benchmark baseline; see docs/performance-check.md).
-    #[arg(long, hide = true)]
-    pub parse_only: bool,
+    /// Only read and parse the histories: `raw` (values left as JSON text, what the checkers
+    /// start from) or `owned` (into `Op`s with parsed values). The benchmark baselines of
+    /// docs/performance-check.md.
+    #[arg(long, hide = true, value_name = "raw|owned", num_args = 0..=1, require_equals = true, default_missing_value = "raw")]
+    pub parse_only: Option<String>,
 }
 
 /// Runs `gauntlet check`.
@@ -54,8 +56,17 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
     let mut worst = Exit::Valid;
     let mut errors: Vec<anyhow::Error> = Vec::new();
     for path in &args.histories {
-        if args.parse_only {
-            match checkers::parse_file(path) {
+        if let Some(mode) = &args.parse_only {
+            let parsed = match mode.as_str() {
+                "raw" => checkers::parse_file(path),
+                "owned" => checkers::parse_file_owned(path),
+                other => {
+                    return Err(bad_input(format!(
+                        "--parse-only: unknown mode {other:?} (raw or owned)"
+                    )))
+                }
+            };
+            match parsed {
                 Ok(n) => println!("{}: parsed {n} ops", path.display()),
                 Err(e) => errors.push(bad_input(e.to_string())),
             }

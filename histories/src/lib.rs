@@ -5,6 +5,7 @@
 //! | [`op`] | [`Op`] (owned) and [`OpRef`] (borrowed), [`Process`], [`OpType`], [`ValueRef`] |
 //! | [`jsonl`] | [`HistoryReader`] (streaming, validating) and [`HistoryWriter`] (append, flush, fsync) |
 //! | [`pairing`] | [`Validator`]: index sequence, time order, invoke/completion pairing |
+//! | [`fxhash`] | [`fxhash::FxHashMap`]: a fast hasher for the per-op maps of the reader and checkers |
 //! | [`error`] | [`HistoryError`] (names file and line), [`Warning`] |
 //!
 //! The format is documented in `docs/history-format.md`. A history is one JSON op per line;
@@ -24,6 +25,7 @@
 //! ```
 
 pub mod error;
+pub mod fxhash;
 pub mod jsonl;
 pub mod op;
 pub mod pairing;

@@ -6,9 +6,8 @@
 //! The state held is one entry per client process seen, so memory grows with the number of
 //! processes, never with the length of the history.
 
-use std::collections::HashMap;
-
 use crate::error::{HistoryError, Location, Result};
+use crate::fxhash::FxHashMap;
 use crate::op::{OpType, Process};
 
 /// What the validator needs to know of one op.
@@ -45,7 +44,7 @@ enum ProcState {
 pub struct Validator {
     next_index: u64,
     last: Option<(u64, u64)>, // (index, time) of the previous op
-    procs: HashMap<u64, ProcState>,
+    procs: FxHashMap<u64, ProcState>,
     fs: Vec<String>,
 }
 

@@ -31,6 +31,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         info_rate: 0.01,
         dup_rate: 0.01,
         ttl_ms: 2000,
+        max_hold_ms: 40,
         max_latency_ms: 20,
         nemesis_every: 10_000,
         ..SynthConfig::default()
