@@ -11,6 +11,7 @@
 //! | [`faults`] | the fault vocabulary (from `nemesis`) |
 //! | [`import`] | `gauntlet import --from jepsen-edn`: Jepsen EDN histories to JSONL |
 //! | [`run`] | `gauntlet run`: the lifecycle of one run, [`run::run_once`] |
+//! | [`outcome`] | the end of a run: checks, no-vacuous-pass conditions, summary, exit code |
 //! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and its clients |
 //! | [`systems`] | the systems behind the seam (`gauntlet-node`) |
 //! | [`workload`] | the client workers, the recovery wait and the final read |
@@ -37,6 +38,7 @@ pub mod import;
 pub mod junit;
 pub mod merge;
 pub mod nemesis_run;
+pub mod outcome;
 pub mod plan;
 pub mod plan_cmd;
 pub mod recorder;

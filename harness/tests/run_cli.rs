@@ -351,6 +351,59 @@ fn sigkill_of_the_controller_leaves_nothing() {
     assert_eq!(before, host_net_state(), "the host's network state changed");
 }
 
+/// SIGINT in the middle of the main phase: the run heals, tears down, checks what was
+/// recorded and exits 2 (not invalid, but cut short), with results and the summary; nothing
+/// is left behind.
+#[test]
+fn sigint_heals_tears_down_and_checks_what_was_recorded() {
+    if !can_run() {
+        return;
+    }
+    let before = host_net_state();
+    let store = tempfile::tempdir().unwrap();
+    let child = Command::new(GAUNTLET)
+        .args([
+            "run",
+            "--seed=106",
+            "--time-limit=30s",
+            "--nemesis-interval=1s",
+        ])
+        .arg(format!("--store={}", store.path().display()))
+        .arg(format!("--node-bin={}", node_bin().display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let h = store.path().join("latest/history.jsonl");
+    while !std::fs::metadata(&h)
+        .map(|m| m.len() > 2000)
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached its main phase"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(interrupted)"), "{stdout}");
+    let results = std::fs::read_to_string(store.path().join("latest/results.json")).unwrap();
+    assert!(results.contains("\"interrupted\": true"), "{results}");
+    assert_no_process_left(store.path());
+    assert_eq!(before, host_net_state(), "the host's network state changed");
+}
+
 /// One planted bug: a run with the nemesis that reveals it is invalid with the anomaly
 /// class docs/planted-bugs.md names. A run that misses it is retried once with another
 /// seed; the test fails only if both miss.
