@@ -227,9 +227,25 @@ async fn health(State(api): State<Api>) -> Response {
 
 type Snap = Vec<(String, Ballot, TaskVal)>;
 
+/// Serializes a large body off the async workers.
+async fn big_json(v: Value) -> Response {
+    match tokio::task::spawn_blocking(move || serde_json::to_vec(&v)).await {
+        Ok(Ok(bytes)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the response",
+            true,
+        ),
+    }
+}
+
 async fn snapshot(State(api): State<Api>) -> Response {
     match api.call(ClientCmd::Snapshot).await {
-        ClientResp::Snapshot(s) => Json(json!({"tasks": s})).into_response(),
+        ClientResp::Snapshot(s) => big_json(json!({"tasks": s})).await,
         other => unexpected(other),
     }
 }
@@ -245,7 +261,9 @@ async fn fetch_peer(http: reqwest::Client, addr: SocketAddr) -> Option<Snap> {
     if !resp.status().is_success() {
         return None;
     }
-    resp.json::<SnapBody>().await.ok().map(|b| b.tasks)
+    let bytes = resp.bytes().await.ok()?;
+    let parsed = tokio::task::spawn_blocking(move || serde_json::from_slice::<SnapBody>(&bytes));
+    parsed.await.ok()?.ok().map(|b| b.tasks)
 }
 
 /// `GET /tasks`: reads every task register from a majority of the configured cluster and
@@ -279,10 +297,23 @@ async fn all_tasks(State(api): State<Api>) -> Response {
         );
         return error(StatusCode::SERVICE_UNAVAILABLE, msg, true);
     }
-    let merged = tasks::merge(snaps);
-    let map: serde_json::Map<String, Value> = merged
-        .into_iter()
-        .map(|(id, t)| (id, json!({"state": t.state.as_str(), "runs": t.runs})))
-        .collect();
-    Json(json!({"tasks": map})).into_response()
+    let body = tokio::task::spawn_blocking(move || {
+        let map: serde_json::Map<String, Value> = tasks::merge(snaps)
+            .into_iter()
+            .map(|(id, t)| (id, json!({"state": t.state.as_str(), "runs": t.runs})))
+            .collect();
+        serde_json::to_vec(&json!({"tasks": map}))
+    });
+    match body.await {
+        Ok(Ok(bytes)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the task list",
+            true,
+        ),
+    }
 }

@@ -57,7 +57,6 @@ async fn serve(
     log: storage::Log,
     start: Instant,
 ) -> anyhow::Result<()> {
-    let udp = Arc::new(net::bind(cfg.listen).with_context(|| format!("bind UDP {}", cfg.listen))?);
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("bind TCP {}", cfg.listen))?;
@@ -69,18 +68,51 @@ async fn serve(
         .name("core".into())
         .spawn(move || driver::run(node, log, core_rx, loopback, net_tx, start, tick))
         .context("spawn the core thread")?;
-    tokio::spawn(net::recv_loop(
-        udp.clone(),
+    // Peer traffic gets its own thread and runtime, so that heavy HTTP work (a quorum read of
+    // many tasks) can never delay probe acks into false suspicions.
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let (listen, me, peers, to_core) = (
+        cfg.listen,
         cfg.id.clone(),
         cfg.peers.clone(),
         core_tx.clone(),
-    ));
-    tokio::spawn(net::send_loop(
-        udp,
-        cfg.id.clone(),
-        cfg.peers.clone(),
-        net_rx,
-    ));
+    );
+    std::thread::Builder::new()
+        .name("net".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let udp = match net::bind(listen) {
+                    Ok(u) => Arc::new(u),
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = bound_tx.send(Ok(()));
+                tokio::spawn(net::recv_loop(
+                    udp.clone(),
+                    me.clone(),
+                    peers.clone(),
+                    to_core,
+                ));
+                net::send_loop(udp, me, peers, net_rx).await;
+            });
+        })
+        .context("spawn the net thread")?;
+    bound_rx
+        .recv()
+        .context("the net thread died")?
+        .with_context(|| format!("bind UDP {}", cfg.listen))?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
