@@ -90,7 +90,7 @@ pub(crate) async fn finish(
     if let Err(e) = crate::report::render(run_dir) {
         problems.push(format!("report.html: {e:#}"));
     }
-    let repro = summary::repro_command(cfg, None);
+    let repro = summary::rerun_command(cfg, run_dir);
     let mut s = String::new();
     s.push_str(&summary::ops_table(&counts));
     s.push_str(&summary::faults_line(&notes.nemesis));

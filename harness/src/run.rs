@@ -106,7 +106,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         None => plan::generate(&cfg.plan),
     };
     let run_dir = store::create_run_dir(&cfg.store, &cfg.plan)?;
-    store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg))?;
+    store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg, &run_dir))?;
     std::fs::write(run_dir.join(store::PLAN_JSON), plan.to_json())
         .with_context(|| format!("writing plan.json in {}", run_dir.display()))?;
     eprintln!(
@@ -128,12 +128,12 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     Ok(outcome)
 }
 
-fn test_json(cfg: &RunConfig) -> serde_json::Value {
+fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
     json!({
         "config": cfg,
         "system": "gauntlet-node",
         "gauntlet_version": env!("CARGO_PKG_VERSION"),
-        "repro": summary::repro_command(cfg, None),
+        "repro": summary::rerun_command(cfg, run_dir),
         "argv": std::env::args().collect::<Vec<_>>(),
     })
 }

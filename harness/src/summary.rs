@@ -91,6 +91,13 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
     a
 }
 
+/// The command that reruns the run stored in `run_dir`: by seed, or — when the run was given
+/// a plan file (perhaps hand-edited) — by replaying the run's stored `plan.json`.
+pub fn rerun_command(cfg: &RunConfig, run_dir: &Path) -> String {
+    let plan = run_dir.join(crate::store::PLAN_JSON);
+    repro_command(cfg, cfg.plan_file.as_ref().map(|_| plan.as_path()))
+}
+
 /// `gauntlet run ...` as one shell line.
 pub fn repro_command(cfg: &RunConfig, plan_path: Option<&Path>) -> String {
     let mut s = String::from("gauntlet");
@@ -135,6 +142,37 @@ pub fn faults_line(n: &NemesisReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rerun_names_the_seed_and_only_what_differs_from_the_defaults() {
+        let mut cfg = RunConfig {
+            plan: crate::plan::tests_support::opts(42),
+            plan_file: None,
+            store: "store".into(),
+            node_bin: "/x/gauntlet-node".into(),
+            node_args: vec!["--bug=early-lease-expiry".into()],
+            net: crate::config::NetMode::Namespaces,
+            net_backend: None,
+            recovery_ms: 10_000,
+            op_timeout_ms: 2_000,
+            min_ok_ops: 10,
+        };
+        let dir = Path::new("/s/run1");
+        assert_eq!(
+            rerun_command(&cfg, dir),
+            "gauntlet run --seed=42 --node-bin=/x/gauntlet-node --node-arg=--bug=early-lease-expiry"
+        );
+        cfg.plan.time_limit_ms = 8_500;
+        cfg.plan.concurrency = 3;
+        assert!(rerun_command(&cfg, dir).contains("--time-limit=8500ms --concurrency=3 "));
+        // A run from a plan file reruns the stored plan, not the seed.
+        cfg.plan_file = Some("edited.json".into());
+        let c = rerun_command(&cfg, dir);
+        assert!(
+            c.contains("--plan=/s/run1/plan.json") && !c.contains("--seed"),
+            "{c}"
+        );
+    }
 
     #[test]
     fn quoting_is_shell_safe() {

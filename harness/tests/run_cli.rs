@@ -234,6 +234,11 @@ fn all_nemeses_from_a_plan_file_is_valid_and_replays_it() {
         std::fs::read(&plan).unwrap(),
         "run --plan did not run the given plan"
     );
+    assert!(
+        r.stdout().contains("rerun:   gauntlet run --plan="),
+        "{}",
+        r.stdout()
+    );
     let applied = r.results()["extra"]["harness"]["detail"]["nemesis"]["applied"].clone();
     assert!(
         applied.as_array().is_some_and(|a| a.len() >= 2),
