@@ -116,7 +116,8 @@ fn assert_no_process_left(store: &Path) {
     }
 }
 
-/// The host's network state, as far as a run could change it.
+/// The host's network state, as far as a run could change it. What changes by itself is
+/// left out: address lifetimes (DHCP) and iptables packet counters and timestamps.
 fn host_net_state() -> String {
     let mut s = String::new();
     for args in [
@@ -126,15 +127,25 @@ fn host_net_state() -> String {
         &["netns", "list"],
     ] {
         let out = Command::new("ip").args(args).output().expect("ip");
-        s.push_str(&String::from_utf8_lossy(&out.stdout));
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let cut = l.find("valid_lft").unwrap_or(l.len());
+            s.push_str(l[..cut].trim_end());
+            s.push('\n');
+        }
     }
     if let Ok(out) = Command::new("iptables-save").output() {
-        // Drop the timestamp comments.
         for l in String::from_utf8_lossy(&out.stdout).lines() {
-            if !l.starts_with('#') {
-                s.push_str(l);
-                s.push('\n');
+            if l.starts_with('#') {
+                continue;
             }
+            // ":INPUT ACCEPT [12:3456]" -> ":INPUT ACCEPT"
+            let cut = if l.starts_with(':') {
+                l.rfind(" [")
+            } else {
+                None
+            };
+            s.push_str(&l[..cut.unwrap_or(l.len())]);
+            s.push('\n');
         }
     }
     s
