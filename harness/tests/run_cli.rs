@@ -257,6 +257,28 @@ fn all_nemeses_from_a_plan_file_is_valid_and_replays_it() {
     );
 }
 
+/// `--net loopback`: nodes on 127.0.0.x, the default nemesis becomes kill and pause (said in
+/// the rerun line); valid against the correct node.
+#[test]
+fn loopback_mode_is_valid_with_kill_and_pause() {
+    if !can_run() {
+        return;
+    }
+    let r = run(&[
+        "--seed=107",
+        "--time-limit=8s",
+        "--nemesis-interval=2s",
+        "--net=loopback",
+    ]);
+    assert_eq!(r.code(), 0, "seed 107, loopback: not valid:\n{}", r.all());
+    assert!(
+        r.stdout().contains("--nemesis=kill,pause"),
+        "{}",
+        r.stdout()
+    );
+    assert_no_process_left(r.store.path());
+}
+
 /// The same seed and options give a byte-identical plan; another seed another plan.
 #[test]
 fn same_seed_same_plan_json() {
