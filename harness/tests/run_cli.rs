@@ -344,6 +344,31 @@ fn bad_flags_exit_254_naming_the_flag() {
     assert!(err.contains("plan.json") && err.contains("line"), "{err}");
 }
 
+/// Starts a 30 s run with a fault every ~1 s and returns once its main phase is under way
+/// (the history has grown past 2 kB) plus `extra`.
+fn start_mid_run(seed: &str, store: &Path, extra: Duration) -> std::process::Child {
+    let child = Command::new(GAUNTLET)
+        .args(["run", &format!("--seed={seed}"), "--time-limit=30s"])
+        .arg("--nemesis-interval=1s")
+        .arg(format!("--store={}", store.display()))
+        .arg(format!("--node-bin={}", node_bin().display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let h = store.join("latest/history.jsonl");
+    while !std::fs::metadata(&h).is_ok_and(|m| m.len() > 2000) {
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: never reached its main phase"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(extra);
+    child
+}
+
 /// SIGKILL of the controller in the middle of a run: the nodes die with it, and the host's
 /// links, addresses, routes, namespaces and iptables rules are as before.
 #[test]
@@ -353,36 +378,7 @@ fn sigkill_of_the_controller_leaves_nothing() {
     }
     let before = host_net_state();
     let store = tempfile::tempdir().unwrap();
-    let mut child = Command::new(GAUNTLET)
-        .args([
-            "run",
-            "--seed=105",
-            "--time-limit=30s",
-            "--nemesis-interval=1s",
-        ])
-        .arg(format!("--store={}", store.path().display()))
-        .arg(format!("--node-bin={}", node_bin().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the nodes are up and the main phase runs (the history grows).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let h = store.path().join("latest/history.jsonl");
-        if std::fs::metadata(&h)
-            .map(|m| m.len() > 2000)
-            .unwrap_or(false)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the run never reached its main phase"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = start_mid_run("105", store.path(), Duration::from_millis(1500));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_no_process_left(store.path());
@@ -399,42 +395,13 @@ fn sigint_heals_tears_down_and_checks_what_was_recorded() {
     }
     let before = host_net_state();
     let store = tempfile::tempdir().unwrap();
-    let child = Command::new(GAUNTLET)
-        .args([
-            "run",
-            "--seed=106",
-            "--time-limit=30s",
-            "--nemesis-interval=1s",
-        ])
-        .arg(format!("--store={}", store.path().display()))
-        .arg(format!("--node-bin={}", node_bin().display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let h = store.path().join("latest/history.jsonl");
-    while !std::fs::metadata(&h)
-        .map(|m| m.len() > 2000)
-        .unwrap_or(false)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the run never reached its main phase"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(2500));
+    let child = start_mid_run("106", store.path(), Duration::from_millis(2500));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(stdout.contains("(interrupted)"), "{stdout}");
     let results = std::fs::read_to_string(store.path().join("latest/results.json")).unwrap();
     assert!(results.contains("\"interrupted\": true"), "{results}");
