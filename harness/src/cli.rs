@@ -60,7 +60,8 @@ pub struct ExecFlags {
     /// Network: namespaces (all faults) or loopback (kill and pause only).
     #[arg(long, default_value = "namespaces")]
     pub net: NetMode,
-    /// Partition backend of the nemesis (e.g. iptables, route); default: the nemesis's choice.
+    /// Partition backend: route (kernel-only, the default), iptables, or auto (iptables when
+    /// installed).
     #[arg(long)]
     pub net_backend: Option<String>,
     /// Longest wait after healing before the final read (ends early once all tasks are done).
