@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use checkers::linearizable::{check_history_file, ModelKind};
 use checkers::{check_file, render_summary, CheckOptions, Results, Verdict};
 
 use crate::exit::{bad_input, Exit};
@@ -23,6 +24,9 @@ pub enum CheckerName {
     Locks,
     /// Only the ok/fail/info counts.
     Stats,
+    /// Linearizability of register, mutex or txn ops (docs/linearizability.md); with `all`,
+    /// it runs when the ops suggest a model (read/write/cas or txn).
+    Linearizable,
 }
 
 /// Flags of `gauntlet check`.
@@ -40,6 +44,14 @@ pub struct CheckArgs {
     /// The checkers whose verdicts count (repeatable).
     #[arg(long = "checker", value_enum, default_value = "all")]
     pub checkers: Vec<CheckerName>,
+    /// The linearizability model: register, cas-register, mutex or multi-register
+    /// (default: chosen from the ops).
+    #[arg(long)]
+    pub model: Option<ModelKind>,
+    /// Initial value of every register for the linearizability check, as JSON (text that is
+    /// not JSON is taken as a string).
+    #[arg(long, default_value = "null", value_parser = parse_init)]
+    pub init: serde_json::Value,
     /// Only read and parse the histories: `raw` (values left as JSON text, what the checkers
     /// start from) or `owned` (into `Op`s with parsed values). The benchmark baselines of
     /// docs/performance-check.md.
@@ -74,8 +86,20 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
         }
         match check_file(path, &opts) {
             Ok(mut results) => {
+                let lin_text = match linearizable(&mut results, path, &args) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        errors.push(bad_input(e));
+                        continue;
+                    }
+                };
                 select(&mut results, &args.checkers);
                 print(path, &results, args.json)?;
+                if let Some(text) =
+                    lin_text.filter(|_| !args.json && results.valid != Verdict::Valid)
+                {
+                    print!("{text}");
+                }
                 worst = worse(worst, exit_of(results.valid));
             }
             Err(e) => errors.push(bad_input(e.to_string())),
@@ -89,6 +113,41 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
             Err(last)
         }
         None => Ok(worst),
+    }
+}
+
+/// `--init`: JSON, or else a string.
+fn parse_init(s: &str) -> Result<serde_json::Value, String> {
+    Ok(serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string())))
+}
+
+/// Attaches the linearizability result (as extra checker `linearizable`) when asked for, or
+/// with `all` when the ops suggest a model; returns its text (counterexamples) to print.
+fn linearizable(
+    results: &mut Results,
+    path: &Path,
+    args: &CheckArgs,
+) -> Result<Option<String>, String> {
+    let asked = args.checkers.contains(&CheckerName::Linearizable);
+    if !asked && !args.checkers.contains(&CheckerName::All) {
+        return Ok(None);
+    }
+    let checked = match check_history_file(path, args.model, &args.init) {
+        // Chosen on our own from the ops' names: ops that do not fit the model (a `write`
+        // that is not a register write) mean the checker does not apply, not bad input.
+        Err(_) if !asked && args.model.is_none() => return Ok(None),
+        other => other?,
+    };
+    match checked {
+        Some(fc) => {
+            results.add_extra("linearizable", fc.extra);
+            Ok(Some(fc.text))
+        }
+        None if asked => Err(format!(
+            "{}: no read/write/cas or txn ops to check for linearizability (pass --model)",
+            path.display()
+        )),
+        None => Ok(None),
     }
 }
 
