@@ -144,11 +144,11 @@ impl Runner {
 }
 
 /// Merges the task registers read from a majority: the value with the highest ballot wins.
-pub fn merge<I>(snapshots: I) -> BTreeMap<String, TaskVal>
+pub fn merge<T, I>(snapshots: I) -> BTreeMap<String, T>
 where
-    I: IntoIterator<Item = Vec<(String, Ballot, TaskVal)>>,
+    I: IntoIterator<Item = Vec<(String, Ballot, T)>>,
 {
-    let mut best: BTreeMap<String, (Ballot, TaskVal)> = BTreeMap::new();
+    let mut best: BTreeMap<String, (Ballot, T)> = BTreeMap::new();
     for snap in snapshots {
         for (id, ballot, val) in snap {
             match best.get(&id) {

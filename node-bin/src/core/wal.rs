@@ -92,7 +92,7 @@ fn frame_len(bytes: &[u8]) -> Option<usize> {
 
 /// Compaction policy: rewrite the log once it holds many more records than live keys.
 pub fn should_compact(records: usize, live: usize) -> bool {
-    records > 4 * live + 20_000
+    records > 2 * live + 10_000
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@
 //! client replies leave at once, and the core keeps working while the disk syncs.
 
 use super::storage::Log;
+use super::taskview::TaskView;
 use crate::core::message::{NodeId, PeerMsg};
 use crate::core::node::{ClientCmd, ClientResp, Input, Node, Output};
 use crate::core::wal::{self, Record};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
@@ -41,9 +43,11 @@ struct Job {
 }
 
 /// Runs the core until `Stop` or until every sender is gone.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     mut node: Node,
     log: Log,
+    view: Arc<TaskView>,
     rx: Receiver<DriverMsg>,
     core: Sender<DriverMsg>,
     net: UnboundedSender<(NodeId, PeerMsg)>,
@@ -56,7 +60,7 @@ pub fn run(
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
     let persister = std::thread::Builder::new()
         .name("log".into())
-        .spawn(move || persist_loop(log, jobs_rx, me, core, net2))
+        .spawn(move || persist_loop(log, view, jobs_rx, me, core, net2))
         .expect("spawn the log thread");
     let mut replies: BTreeMap<u64, oneshot::Sender<ClientResp>> = BTreeMap::new();
     let mut next_req = 0u64;
@@ -144,6 +148,7 @@ pub fn run(
 /// The log thread: group commit, then release the jobs' effects in order.
 fn persist_loop(
     mut log: Log,
+    view: Arc<TaskView>,
     rx: Receiver<Job>,
     me: NodeId,
     core: Sender<DriverMsg>,
@@ -162,10 +167,12 @@ fn persist_loop(
                 // The snapshot already holds everything before it.
                 pending.clear();
                 must(log.compact(&live), "log compaction");
+                view.apply(&live);
                 tracing::info!(records = live.len(), "compacted the acceptor log");
             }
         }
         must(log.append(&pending), "acceptor log append");
+        view.apply(&pending);
         for j in jobs.drain(..) {
             for (to, msg) in j.sends {
                 if to == me {

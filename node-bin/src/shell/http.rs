@@ -1,7 +1,9 @@
 //! The HTTP/JSON client API (docs/node-api.md) and the peer endpoint of the quorum read.
 
+use super::bulk;
 use super::driver::DriverMsg;
-use crate::core::message::{Ballot, NodeId, TaskVal};
+use super::taskview::{Entry, TaskView};
+use crate::core::message::NodeId;
 use crate::core::node::{ClientCmd, ClientResp, ErrorKind};
 use crate::core::tasks;
 use axum::body::Bytes;
@@ -25,6 +27,8 @@ pub struct Api {
     pub id: NodeId,
     pub peers: Arc<BTreeMap<NodeId, SocketAddr>>,
     pub core: Sender<DriverMsg>,
+    /// Durable task registers of this node (for quorum reads without the core thread).
+    pub tasks: Arc<TaskView>,
     pub http: reqwest::Client,
     /// How long a handler waits for the core (a little over the core's own deadline).
     pub wait: Duration,
@@ -225,12 +229,12 @@ async fn health(State(api): State<Api>) -> Response {
     Json(json!({"id": api.id.0, "ok": true})).into_response()
 }
 
-type Snap = Vec<(String, Ballot, TaskVal)>;
+type Snap = Vec<Entry>;
 
 /// Serializes a large body off the async workers.
 async fn big_json(v: Value) -> Response {
-    match tokio::task::spawn_blocking(move || serde_json::to_vec(&v)).await {
-        Ok(Ok(bytes)) => (
+    match bulk::run(move || serde_json::to_vec(&v)).await {
+        Some(Ok(bytes)) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             bytes,
         )
@@ -243,11 +247,17 @@ async fn big_json(v: Value) -> Response {
     }
 }
 
+async fn local_snapshot(api: &Api) -> Option<Snap> {
+    let view = api.tasks.clone();
+    bulk::run(move || view.snapshot()).await
+}
+
+/// `GET /internal/tasks`: this node's durable copy of every task register.
 async fn snapshot(State(api): State<Api>) -> Response {
-    match api.call(ClientCmd::Snapshot).await {
-        ClientResp::Snapshot(s) => big_json(json!({"tasks": s})).await,
-        other => unexpected(other),
-    }
+    let Some(snap) = local_snapshot(&api).await else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "snapshot failed", true);
+    };
+    big_json(json!({ "tasks": snap })).await
 }
 
 #[derive(Deserialize)]
@@ -257,13 +267,18 @@ struct SnapBody {
 
 async fn fetch_peer(http: reqwest::Client, addr: SocketAddr) -> Option<Snap> {
     let url = format!("http://{addr}/internal/tasks");
-    let resp = http.get(url).send().await.ok()?;
+    let resp = http
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }
     let bytes = resp.bytes().await.ok()?;
-    let parsed = tokio::task::spawn_blocking(move || serde_json::from_slice::<SnapBody>(&bytes));
-    parsed.await.ok()?.ok().map(|b| b.tasks)
+    let parsed = bulk::run(move || serde_json::from_slice::<SnapBody>(&bytes));
+    parsed.await?.ok().map(|b| b.tasks)
 }
 
 /// `GET /tasks`: reads every task register from a majority of the configured cluster and
@@ -277,9 +292,8 @@ async fn all_tasks(State(api): State<Api>) -> Response {
         }
     }
     let mut snaps = Vec::new();
-    match api.call(ClientCmd::Snapshot).await {
-        ClientResp::Snapshot(s) => snaps.push(s),
-        other => tracing::warn!(?other, "local snapshot failed"),
+    if let Some(s) = local_snapshot(&api).await {
+        snaps.push(s);
     }
     while snaps.len() < quorum {
         match set.join_next().await {
@@ -297,15 +311,27 @@ async fn all_tasks(State(api): State<Api>) -> Response {
         );
         return error(StatusCode::SERVICE_UNAVAILABLE, msg, true);
     }
-    let body = tokio::task::spawn_blocking(move || {
-        let map: serde_json::Map<String, Value> = tasks::merge(snaps)
-            .into_iter()
-            .map(|(id, t)| (id, json!({"state": t.state.as_str(), "runs": t.runs})))
-            .collect();
-        serde_json::to_vec(&json!({"tasks": map}))
+    let body = bulk::run(move || {
+        // Written directly: with tens of thousands of tasks a serde_json::Value tree is the
+        // slowest part of the read.
+        let merged = tasks::merge(snaps);
+        let mut out = String::with_capacity(merged.len() * 48 + 16);
+        out.push_str("{\"tasks\":{");
+        for (i, (id, (state, runs))) in merged.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let id = serde_json::to_string(id).unwrap_or_else(|_| "\"?\"".into());
+            out.push_str(&format!(
+                "{id}:{{\"state\":\"{}\",\"runs\":{runs}}}",
+                state.as_str()
+            ));
+        }
+        out.push_str("}}");
+        Ok::<_, serde_json::Error>(out.into_bytes())
     });
     match body.await {
-        Ok(Ok(bytes)) => (
+        Some(Ok(bytes)) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             bytes,
         )

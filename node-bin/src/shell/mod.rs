@@ -7,11 +7,13 @@
 //! - [`net`]: peer datagrams
 //! - [`http`]: the client API
 
+pub mod bulk;
 pub mod config;
 pub mod driver;
 pub mod http;
 pub mod net;
 pub mod storage;
+pub mod taskview;
 
 use crate::core::node::{Config, Node};
 use anyhow::Context;
@@ -42,19 +44,22 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     if cfg.bugs != Default::default() {
         tracing::warn!(bugs = ?cfg.bugs, "PLANTED BUGS ARE ON");
     }
+    let tasks = Arc::new(taskview::TaskView::default());
+    tasks.apply(&records);
     let node = Node::new(core_cfg, records, start.elapsed());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(serve(cfg, node, log, start))
+    rt.block_on(serve(cfg, node, log, tasks, start))
 }
 
 async fn serve(
     cfg: NodeConfig,
     node: Node,
     log: storage::Log,
+    tasks: Arc<taskview::TaskView>,
     start: Instant,
 ) -> anyhow::Result<()> {
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
@@ -64,9 +69,10 @@ async fn serve(
     let (net_tx, net_rx) = tokio::sync::mpsc::unbounded_channel();
     let tick = cfg.tick;
     let loopback = core_tx.clone();
+    let view = tasks.clone();
     let core = std::thread::Builder::new()
         .name("core".into())
-        .spawn(move || driver::run(node, log, core_rx, loopback, net_tx, start, tick))
+        .spawn(move || driver::run(node, log, view, core_rx, loopback, net_tx, start, tick))
         .context("spawn the core thread")?;
     // Peer traffic gets its own thread and runtime, so that heavy HTTP work (a quorum read of
     // many tasks) can never delay probe acks into false suspicions.
@@ -123,6 +129,7 @@ async fn serve(
         id: cfg.id.clone(),
         peers: Arc::new(cfg.peers.clone()),
         core: core_tx.clone(),
+        tasks,
         http,
         wait: cfg.timing.op_timeout + Duration::from_secs(2),
     };
