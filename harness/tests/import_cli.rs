@@ -18,6 +18,18 @@ fn gauntlet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gauntlet"))
 }
 
+/// `gauntlet import --from jepsen-edn EDN -o JSONL`, which must succeed.
+fn import_to(edn: &std::path::Path, jsonl: &std::path::Path) {
+    let st = gauntlet()
+        .args(["import", "--from", "jepsen-edn"])
+        .arg(edn)
+        .arg("-o")
+        .arg(jsonl)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+}
+
 #[test]
 fn import_writes_jsonl_to_stdout_and_to_a_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,14 +55,7 @@ fn import_writes_jsonl_to_stdout_and_to_a_file() {
     assert_eq!(lines[4]["value"], serde_json::json!({"value": 3}));
     assert_eq!(lines[6]["process"], "nemesis");
     let jsonl = dir.path().join("h.jsonl");
-    let st = gauntlet()
-        .args(["import", "--from", "jepsen-edn"])
-        .arg(&edn)
-        .arg("-o")
-        .arg(&jsonl)
-        .status()
-        .unwrap();
-    assert_eq!(st.code(), Some(0));
+    import_to(&edn, &jsonl);
     assert_eq!(
         std::fs::read_to_string(&jsonl).unwrap(),
         text,
@@ -90,14 +95,7 @@ fn check_runs_the_linearizable_checker_on_an_imported_history() {
     let edn = dir.path().join("h.edn");
     std::fs::write(&edn, EDN).unwrap();
     let jsonl = dir.path().join("h.jsonl");
-    let st = gauntlet()
-        .args(["import", "--from", "jepsen-edn"])
-        .arg(&edn)
-        .arg("-o")
-        .arg(&jsonl)
-        .status()
-        .unwrap();
-    assert_eq!(st.code(), Some(0));
+    import_to(&edn, &jsonl);
 
     let asked = gauntlet()
         .arg("check")
