@@ -86,7 +86,9 @@ async fn serve(
     std::thread::Builder::new()
         .name("net".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("net")
                 .enable_all()
                 .build()
             {
