@@ -9,6 +9,7 @@
 //! | [`compose`] | [`Results`]: every checker's result and the merged verdict |
 //! | [`summary`] | [`render_summary`]: the human summary |
 //! | [`synth`] | a correct model that synthesizes valid concurrent histories, with planted anomalies on demand |
+//! | `pipeline` | [`check_file`] reads on a second thread while the checkers run |
 //! | [`evidence`] | [`OpEvidence`]: the index, time and process of an op that proves an anomaly |
 //!
 //! The checkers stream: [`check_file`] reads one op at a time (values left as raw JSON and
@@ -40,6 +41,7 @@ pub mod compose;
 pub mod evidence;
 pub mod linearizable;
 pub mod locks;
+mod pipeline;
 pub mod stats;
 pub mod summary;
 pub mod synth;
@@ -131,13 +133,14 @@ impl Checker {
 
 /// Checks a history file, streaming it. A malformed history is an `Err` naming the file and
 /// line; a history with anomalies is `Ok` with an invalid verdict.
+///
+/// The file is read and parsed on a second thread while this one checks (see [`pipeline`]);
+/// the results are the same as feeding [`HistoryReader::next_ref`]'s ops to a [`Checker`].
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
-    let mut reader = HistoryReader::open(path)?;
+    let reader = HistoryReader::open(path)?;
     let mut checker = Checker::new(opts);
-    while let Some(op) = reader.next_ref() {
-        checker.observe(&op?);
-    }
-    Ok(checker.finish(reader.warnings().to_vec()))
+    let warnings = pipeline::run(reader, |op| checker.observe(op))?;
+    Ok(checker.finish(warnings))
 }
 
 /// Checks ops already in memory. They are assumed to follow the history rules (as

@@ -212,6 +212,18 @@ fn parse_line(buf: &[u8], at: impl Fn() -> Location) -> Result<OpRef<'_>, LineEr
     if text.trim().is_empty() {
         return Err(LineError::Truncatable(HistoryError::EmptyLine { at: at() }));
     }
+    if let Some(op) = crate::fastline::parse(text) {
+        return Ok(OpRef {
+            index: op.index,
+            time: op.time,
+            process: op.process,
+            kind: op.kind,
+            f: Cow::Borrowed(op.f),
+            value: op.value.map_or(ValueRef::Null, ValueRef::Text),
+            node: op.node.map(Cow::Borrowed),
+            error: op.error.map(Cow::Borrowed),
+        });
+    }
     let raw: RawOp<'_> = serde_json::from_str(text).map_err(|e| {
         let message = describe(&e);
         match e.classify() {

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod error;
+mod fastline;
 pub mod fxhash;
 pub mod jsonl;
 pub mod op;

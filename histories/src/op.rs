@@ -215,6 +215,8 @@ pub enum ValueRef<'a> {
     Null,
     /// Raw JSON text, not yet parsed.
     Raw(&'a RawValue),
+    /// JSON text already validated by the reader (its fast path), not yet parsed.
+    Text(&'a str),
     /// A parsed value.
     Json(&'a Value),
 }
@@ -231,6 +233,7 @@ impl<'a> ValueRef<'a> {
         match *self {
             ValueRef::Null => T::deserialize(Value::Null),
             ValueRef::Raw(raw) => serde_json::from_str(raw.get()),
+            ValueRef::Text(text) => serde_json::from_str(text),
             ValueRef::Json(v) => T::deserialize(v),
         }
     }
@@ -240,7 +243,17 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Null => true,
             ValueRef::Raw(raw) => raw.get().trim() == "null",
+            ValueRef::Text(text) => text.trim() == "null",
             ValueRef::Json(v) => v.is_null(),
+        }
+    }
+
+    /// The JSON text of a value that is still unparsed (`Raw` or `Text`), else `None`.
+    pub fn text(&self) -> Option<&'a str> {
+        match *self {
+            ValueRef::Raw(raw) => Some(raw.get()),
+            ValueRef::Text(text) => Some(text),
+            ValueRef::Null | ValueRef::Json(_) => None,
         }
     }
 
@@ -250,6 +263,7 @@ impl<'a> ValueRef<'a> {
         match *self {
             ValueRef::Null => Value::Null,
             ValueRef::Raw(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+            ValueRef::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
             ValueRef::Json(v) => v.clone(),
         }
     }
@@ -259,6 +273,7 @@ impl<'a> ValueRef<'a> {
         match *self {
             ValueRef::Null => "null".to_string(),
             ValueRef::Raw(raw) => raw.get().to_string(),
+            ValueRef::Text(text) => text.to_string(),
             ValueRef::Json(v) => v.to_string(),
         }
     }
