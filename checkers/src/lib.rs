@@ -45,6 +45,7 @@ mod pipeline;
 pub mod stats;
 pub mod summary;
 pub mod synth;
+mod task_key;
 pub mod tasks;
 pub mod verdict;
 

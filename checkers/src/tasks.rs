@@ -22,6 +22,7 @@ use histories::{OpRef, OpType, Process, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
+use crate::task_key::TaskKey;
 use crate::verdict::Verdict;
 use crate::CheckOptions;
 
@@ -187,7 +188,7 @@ struct TaskRec {
 pub(crate) struct TasksChecker {
     seen: bool,
     pending: FxHashMap<Process, Pending>,
-    ids: FxHashMap<Box<str>, u32>,
+    ids: FxHashMap<TaskKey, u32>,
     recs: Vec<TaskRec>,
     last_read: Option<(ReadSpan, String)>,
     errors: Vec<String>,
@@ -243,15 +244,14 @@ impl TasksChecker {
     }
 
     fn intern(&mut self, id: Cow<'_, str>) -> u32 {
-        if let Some(&i) = self.ids.get(id.as_ref()) {
-            return i;
+        let next = self.recs.len() as u32;
+        let i = *self.ids.entry(TaskKey::new(&id)).or_insert(next);
+        if i == next {
+            self.recs.push(TaskRec {
+                best: None,
+                in_read: false,
+            });
         }
-        let i = self.recs.len() as u32;
-        self.recs.push(TaskRec {
-            best: None,
-            in_read: false,
-        });
-        self.ids.insert(id.into_owned().into_boxed_str(), i);
         i
     }
 
@@ -370,7 +370,7 @@ impl TasksChecker {
             }
             if best.completion.map_or(u64::MAX, |c| c.index) < span.invoke.index {
                 classes.lost.push(TaskAnomaly {
-                    task: id.to_string(),
+                    task: id.as_str().to_string(),
                     submit: Some(best.clone()),
                     read: None,
                 });
@@ -459,13 +459,69 @@ impl Classes {
 /// caller then undoes the marks and runs the serde pass, which decides).
 fn fast_read(
     text: &str,
-    ids: &FxHashMap<Box<str>, u32>,
+    ids: &FxHashMap<TaskKey, u32>,
     recs: &mut [TaskRec],
     classes: &mut Classes,
 ) -> Option<()> {
+    let entries = scan_read(text)?;
+    // Looking the ids up is memory-bound (the id table and the records are far larger than
+    // the caches): done in tight loops, on two threads for a large read, so the misses overlap.
+    let shared: &[TaskRec] = recs;
+    let look = |part: &[ReadItem<'_>]| -> Vec<Option<(u32, Option<SubmitOutcome>)>> {
+        part.iter()
+            .map(|e| {
+                let i = *ids.get(&TaskKey::new(e.id))?;
+                Some((i, shared[i as usize].best.as_ref().map(|b| b.outcome)))
+            })
+            .collect()
+    };
+    let found = if entries.len() >= 1 << 14 {
+        let (a, b) = entries.split_at(entries.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| look(b));
+            let mut found = look(a);
+            found.extend(
+                second
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            found
+        })
+    } else {
+        look(&entries)
+    };
+    for &(i, _) in found.iter().flatten() {
+        recs[i as usize].in_read = true;
+    }
+    for (e, f) in entries.iter().zip(&found) {
+        let outcome = f.and_then(|(_, o)| o);
+        if outcome == Some(SubmitOutcome::Ok) && e.state == "done" && e.runs <= 1 {
+            classes.read += 1; // what `Classes::entry` does for an unremarkable entry
+            continue;
+        }
+        let submit = f.and_then(|(i, _)| recs[i as usize].best.as_ref());
+        let st = ReadState {
+            state: Cow::Borrowed(e.state),
+            runs: e.runs,
+        };
+        classes.entry(e.id, st, submit);
+    }
+    Some(())
+}
+
+/// One entry of the final read, borrowed from its text.
+struct ReadItem<'t> {
+    id: &'t str,
+    state: &'t str,
+    runs: u64,
+}
+
+/// The entries of a final read of the usual shape, in order; `None` for any other shape.
+fn scan_read(text: &str) -> Option<Vec<ReadItem<'_>>> {
+    let mut out = Vec::new();
     let mut rest = text.strip_prefix(r#"{"tasks":{"#)?;
     if rest == "}}" {
-        return Some(());
+        return Some(out);
     }
     loop {
         let (id, r) = plain_str(rest)?;
@@ -480,23 +536,11 @@ fn fast_read(
             (state, runs, r)
         };
         let r = r.strip_prefix('}')?;
-        let submit = match ids.get(id) {
-            Some(&i) => {
-                let rec = &mut recs[i as usize];
-                rec.in_read = true;
-                rec.best.as_ref()
-            }
-            None => None,
-        };
-        let st = ReadState {
-            state: Cow::Borrowed(state),
-            runs,
-        };
-        classes.entry(id, st, submit);
+        out.push(ReadItem { id, state, runs });
         if let Some(r) = r.strip_prefix(',') {
             rest = r;
         } else {
-            return (r == "}}").then_some(());
+            return (r == "}}").then_some(out);
         }
     }
 }
@@ -515,7 +559,7 @@ fn plain_u64(s: &str) -> Option<(u64, &str)> {
 /// `"S"` at the start of `s` (no escapes): S and what follows.
 fn plain_str(s: &str) -> Option<(&str, &str)> {
     let s = s.strip_prefix('"')?;
-    let end = s.find(['"', '\\'])?;
+    let end = s.bytes().position(|c| c == b'"' || c == b'\\')?;
     if s.as_bytes()[end] != b'"' {
         return None;
     }
@@ -536,7 +580,7 @@ struct ReadState<'a> {
 /// Decodes the final read's `{"tasks": {ID: {"state", "runs"}}}` in one pass, classifying
 /// each entry as it is parsed instead of building a map of hundreds of thousands of tasks.
 struct ReadPass<'c> {
-    ids: &'c FxHashMap<Box<str>, u32>,
+    ids: &'c FxHashMap<TaskKey, u32>,
     recs: &'c mut [TaskRec],
     classes: &'c mut Classes,
 }
@@ -580,7 +624,7 @@ impl<'de> serde::de::Visitor<'de> for ReadPass<'_> {
 
 /// The `tasks` map itself.
 struct Entries<'c> {
-    ids: &'c FxHashMap<Box<str>, u32>,
+    ids: &'c FxHashMap<TaskKey, u32>,
     recs: &'c mut [TaskRec],
     classes: &'c mut Classes,
 }
@@ -603,7 +647,7 @@ impl<'de> serde::de::Visitor<'de> for Entries<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(id)) = map.next_key::<Key<'de>>()? {
             let st: ReadState<'de> = map.next_value()?;
-            let submit = match self.ids.get(id.as_ref()) {
+            let submit = match self.ids.get(&TaskKey::new(&id)) {
                 Some(&i) => {
                     let rec = &mut self.recs[i as usize];
                     rec.in_read = true;
