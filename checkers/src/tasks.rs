@@ -360,14 +360,26 @@ impl TasksChecker {
                 return Some(result);
             }
         }
-        for (id, &i) in &self.ids {
-            let rec = &self.recs[i as usize];
-            let Some(best) = rec.best.as_ref().filter(|b| b.outcome == SubmitOutcome::Ok) else {
-                continue;
-            };
-            if rec.in_read {
+        // Acked tasks absent from the read: found in one sequential pass over the records
+        // (the id table is visited, in a second pass, only when there are some to name).
+        let missing: Vec<bool> = self
+            .recs
+            .iter()
+            .map(|r| {
+                !r.in_read
+                    && r.best
+                        .as_ref()
+                        .is_some_and(|b| b.outcome == SubmitOutcome::Ok)
+            })
+            .collect();
+        let any_missing = missing.contains(&true);
+        for (id, &i) in self.ids.iter().filter(|_| any_missing) {
+            if !missing[i as usize] {
                 continue;
             }
+            let Some(best) = self.recs[i as usize].best.as_ref() else {
+                continue;
+            };
             if best.completion.map_or(u64::MAX, |c| c.index) < span.invoke.index {
                 classes.lost.push(TaskAnomaly {
                     task: id.as_str().to_string(),
