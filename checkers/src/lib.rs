@@ -42,6 +42,7 @@ pub mod evidence;
 pub mod linearizable;
 pub mod locks;
 mod pipeline;
+mod procmap;
 pub mod stats;
 pub mod summary;
 pub mod synth;

@@ -18,6 +18,7 @@ use histories::{OpRef, OpType, Process};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
+use crate::procmap::ProcMap;
 use crate::verdict::Verdict;
 use crate::CheckOptions;
 
@@ -159,7 +160,7 @@ pub(crate) struct LocksChecker {
     seen: bool,
     names: FxHashMap<String, usize>,
     locks: Vec<LockState>,
-    pending: FxHashMap<Process, PendingAcquire>,
+    pending: ProcMap<PendingAcquire>,
     /// The hold a process currently has on a lock: (lock, index into its holds).
     active: FxHashMap<(Process, usize), usize>,
     counts: LockCounts,
@@ -226,7 +227,7 @@ impl LocksChecker {
     }
 
     fn acquire_done(&mut self, op: &OpRef<'_>) {
-        let Some(p) = self.pending.remove(&op.process) else {
+        let Some(p) = self.pending.remove(op.process) else {
             return;
         };
         match op.kind {

@@ -18,10 +18,11 @@
 use std::borrow::Cow;
 
 use histories::fxhash::FxHashMap;
-use histories::{OpRef, OpType, Process, ValueRef};
+use histories::{OpRef, OpType, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
+use crate::procmap::ProcMap;
 use crate::task_key::TaskKey;
 use crate::verdict::Verdict;
 use crate::CheckOptions;
@@ -187,7 +188,7 @@ struct TaskRec {
 #[derive(Default)]
 pub(crate) struct TasksChecker {
     seen: bool,
-    pending: FxHashMap<Process, Pending>,
+    pending: ProcMap<Pending>,
     ids: FxHashMap<TaskKey, u32>,
     recs: Vec<TaskRec>,
     last_read: Option<(ReadSpan, String)>,
@@ -223,7 +224,7 @@ impl TasksChecker {
             self.pending.insert(op.process, p);
             return;
         }
-        match self.pending.remove(&op.process) {
+        match self.pending.remove(op.process) {
             Some(Pending::Submit {
                 task: Some(task),
                 invoke,
