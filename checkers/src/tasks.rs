@@ -191,6 +191,9 @@ pub(crate) struct TasksChecker {
     pending: ProcMap<Pending>,
     ids: FxHashMap<TaskKey, u32>,
     recs: Vec<TaskRec>,
+    /// Each record's `best` outcome, compact (a byte each, so the final read's lookups stay
+    /// in cache).
+    outcomes: Vec<Option<SubmitOutcome>>,
     last_read: Option<(ReadSpan, String)>,
     errors: Vec<String>,
     error_count: u64,
@@ -248,6 +251,7 @@ impl TasksChecker {
         let next = self.recs.len() as u32;
         let i = *self.ids.entry(TaskKey::new(&id)).or_insert(next);
         if i == next {
+            self.outcomes.push(None);
             self.recs.push(TaskRec {
                 best: None,
                 in_read: false,
@@ -273,6 +277,7 @@ impl TasksChecker {
     ) {
         let rec = &mut self.recs[task as usize];
         if rec.best.as_ref().is_none_or(|b| b.outcome < outcome) {
+            self.outcomes[task as usize] = Some(outcome);
             rec.best = Some(SubmitEvidence {
                 outcome,
                 invoke,
@@ -341,7 +346,15 @@ impl TasksChecker {
         };
         result.final_read = Some(span);
         let mut classes = Classes::default();
-        if fast_read(&text, &self.ids, &mut self.recs, &mut classes).is_none() {
+        if fast_read(
+            &text,
+            &self.ids,
+            &self.outcomes,
+            &mut self.recs,
+            &mut classes,
+        )
+        .is_none()
+        {
             // Not the usual shape: undo what the fast pass did and let serde decide.
             for rec in &mut self.recs {
                 rec.in_read = false;
@@ -473,18 +486,18 @@ impl Classes {
 fn fast_read(
     text: &str,
     ids: &FxHashMap<TaskKey, u32>,
+    outcomes: &[Option<SubmitOutcome>],
     recs: &mut [TaskRec],
     classes: &mut Classes,
 ) -> Option<()> {
     let entries = scan_read(text)?;
     // Looking the ids up is memory-bound (the id table and the records are far larger than
     // the caches): done in tight loops, on two threads for a large read, so the misses overlap.
-    let shared: &[TaskRec] = recs;
     let look = |part: &[ReadItem<'_>]| -> Vec<Option<(u32, Option<SubmitOutcome>)>> {
         part.iter()
             .map(|e| {
                 let i = *ids.get(&TaskKey::new(e.id))?;
-                Some((i, shared[i as usize].best.as_ref().map(|b| b.outcome)))
+                Some((i, outcomes[i as usize]))
             })
             .collect()
     };
