@@ -26,6 +26,8 @@ pub enum Outcome {
     /// Claim renewed; the new claim epoch.
     Renewed(u64),
     Finished,
+    /// A key-value operation's outcome.
+    Kv(super::kv::KvOutcome),
     /// Nothing to do (task already done, claimed by a live node, ...).
     Skipped(String),
 }

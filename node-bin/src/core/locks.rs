@@ -22,7 +22,7 @@ pub fn decide(op: &LockOp, view: &View, me: &OpId) -> Decision {
     let current = match &view.current {
         None => None,
         Some(Value::Lock(l)) => Some(l),
-        Some(Value::Task(_)) => return Decision::Reject("key holds a task, not a lock".into()),
+        Some(_) => return Decision::Reject("key does not hold a lock".into()),
     };
     match op {
         LockOp::Acquire { client, ttl_ms } => acquire(current, view, me, client, *ttl_ms),

@@ -114,6 +114,8 @@ pub struct TaskVal {
 pub enum Value {
     Lock(LockVal),
     Task(TaskVal),
+    /// A key-value register (`k/<key>`, see [`super::kv`]).
+    Kv(super::kv::KvVal),
 }
 
 /// What an acceptor has accepted for a key, as reported in a promise.

@@ -9,6 +9,7 @@
 //! - [`node`]: everything wired together behind `step(now, input, &mut out)`
 
 pub mod decision;
+pub mod kv;
 pub mod locks;
 pub mod membership;
 pub mod message;

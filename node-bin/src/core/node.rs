@@ -5,6 +5,7 @@
 //! make every `Persist` durable before it carries out any later `Send` or `Reply`.
 
 use super::decision::{Decision, Outcome};
+use super::kv::{self, KvOp, KvOutcome};
 use super::locks::{self, LockOp};
 use super::membership::{Membership, SwimTiming};
 use super::message::{
@@ -31,6 +32,8 @@ pub struct Bugs {
     /// leases (only a holder dead for two claim leases is replaced), and a restarted node
     /// forgets its claims.
     pub failover_skips_cas: bool,
+    /// KV reads are answered from the local acceptor's copy, without a quorum round.
+    pub stale_read: bool,
 }
 
 /// Node timing.
@@ -92,6 +95,11 @@ pub enum ClientCmd {
         id: String,
     },
     Members,
+    /// KV read, write and compare-and-set (`k/<key>` registers, see [`super::kv`]).
+    Kv {
+        key: String,
+        op: KvOp,
+    },
     /// This node's acceptor copy of every task register (one part of a quorum read).
     Snapshot,
 }
@@ -125,6 +133,7 @@ pub enum ClientResp {
     Task(Option<TaskVal>),
     Members(Vec<MemberView>),
     Snapshot(Vec<(String, Ballot, TaskVal)>),
+    Kv(KvOutcome),
     Error {
         kind: ErrorKind,
         message: String,
@@ -161,6 +170,7 @@ enum Origin {
 enum RegOp {
     Lock(LockOp),
     Task(TaskOp),
+    Kv(KvOp),
 }
 
 #[derive(Debug)]
@@ -428,6 +438,7 @@ impl Node {
         let decision = match &p.op {
             RegOp::Lock(op) => locks::decide(op, &view, &me),
             RegOp::Task(op) => self.decide_task(op, &view, &p.key),
+            RegOp::Kv(op) => kv::decide(op, &view, &me, p.real_accept_sent),
         };
         let p = self.pending.get_mut(&pid).expect("looked up above");
         let (result, write) = match decision {
@@ -580,6 +591,7 @@ fn client_resp(result: Result<Outcome, String>, real_accept_sent: bool) -> Clien
             Some(Value::Task(t)) => Some(t),
             _ => None,
         }),
+        Ok(Outcome::Kv(o)) => ClientResp::Kv(o),
         Ok(other) => ClientResp::Error {
             kind: ErrorKind::Unavailable,
             message: format!("unexpected outcome {other:?}"),
@@ -600,6 +612,8 @@ fn client_resp(result: Result<Outcome, String>, real_accept_sent: bool) -> Clien
 
 #[path = "node_client.rs"]
 mod client;
+#[path = "node_kv.rs"]
+mod kv_client;
 
 #[path = "node_failover.rs"]
 mod failover;

@@ -51,6 +51,7 @@ pub fn validate(cmd: &ClientCmd) -> Result<(), String> {
         }
         ClientCmd::GetTask { id } => check_name("task id", id),
         ClientCmd::Members | ClientCmd::Snapshot => Ok(()),
+        ClientCmd::Kv { key, op } => kv_client::validate(key, op),
     }
 }
 
@@ -142,6 +143,7 @@ impl Node {
                 let resp = ClientResp::Snapshot(self.task_snapshot());
                 out.push(Output::Reply { req, resp });
             }
+            ClientCmd::Kv { key, op } => self.on_kv(now, req, key, op, &mut msgs, out),
         }
         self.send_all(msgs, out);
     }

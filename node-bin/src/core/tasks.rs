@@ -50,7 +50,7 @@ pub fn decide(op: &TaskOp, view: &View) -> Decision {
     let cur = match &view.current {
         None => None,
         Some(Value::Task(t)) => Some(t),
-        Some(Value::Lock(_)) => return Decision::Reject("key holds a lock, not a task".into()),
+        Some(_) => return Decision::Reject("key does not hold a task".into()),
     };
     match op {
         TaskOp::Submit { work_ms } => match cur {

@@ -23,6 +23,8 @@ pub enum BugName {
     /// claim leases (waits for the holder to be dead two leases); a restarted node forgets its
     /// claims.
     FailoverSkipsCas,
+    /// KV reads come from the local acceptor's copy, without a quorum round.
+    StaleRead,
 }
 
 /// gauntlet-node: a leaderless cluster node (SWIM membership, CASPaxos locks and tasks).
@@ -155,6 +157,7 @@ impl Cli {
             lock_without_quorum: has(BugName::LockWithoutQuorum),
             early_lease_expiry: has(BugName::EarlyLeaseExpiry),
             failover_skips_cas: has(BugName::FailoverSkipsCas),
+            stale_read: has(BugName::StaleRead),
         };
         Ok(NodeConfig {
             id,

@@ -44,6 +44,8 @@ pub fn router(api: Api) -> Router {
         .route("/members", get(members))
         .route("/health", get(health))
         .route("/internal/tasks", get(snapshot))
+        .route("/kv/:key", get(kv::read).put(kv::write))
+        .route("/kv/:key/cas", post(kv::cas))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .with_state(api)
@@ -343,3 +345,6 @@ async fn all_tasks(State(api): State<Api>) -> Response {
         ),
     }
 }
+
+#[path = "kv_http.rs"]
+mod kv;
