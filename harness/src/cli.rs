@@ -19,7 +19,7 @@ pub struct PlanFlags {
     /// Concurrent client workers: a number, or `Kn` for K per node.
     #[arg(long, default_value = "2n")]
     pub concurrency: String,
-    /// Workload: tasks, locks or mixed.
+    /// Workload: tasks, locks, mixed or register (read/write/cas, checked for linearizability).
     #[arg(long, default_value = "mixed")]
     pub workload: Workload,
     /// Faults: none, partition, kill, pause, all, or a comma list.
@@ -34,7 +34,8 @@ pub struct PlanFlags {
     /// Target client operations per second, over all workers.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
-    /// Number of distinct locks the lock workload contends on.
+    /// Number of distinct locks the lock workload contends on (register workload: registers
+    /// in use at a time).
     #[arg(long, default_value_t = 3)]
     pub locks: usize,
     /// Lease TTL a lock client asks for.

@@ -70,6 +70,10 @@ pub trait Cluster: Send + Sync {
     fn tasks_client(&self) -> Arc<dyn TasksClient>;
     /// The client of the locks workload.
     fn locks_client(&self) -> Arc<dyn LocksClient>;
+    /// The client of the register workload; `None` when the system has no registers.
+    fn register_client(&self) -> Option<Arc<dyn RegisterClient>> {
+        None
+    }
     /// Tears everything down (nodes and sandbox); reports the first error.
     fn teardown(self: Box<Self>) -> anyhow::Result<()>;
 }
@@ -105,4 +109,21 @@ pub trait LocksClient: Send + Sync {
         client: &'a str,
         token: u64,
     ) -> BoxFuture<'a, Reply<()>>;
+}
+
+/// The register workload's client: one linearizable register per key, holding integers
+/// (absent keys read as `None`).
+pub trait RegisterClient: Send + Sync {
+    /// Reads a register.
+    fn read<'a>(&'a self, node: &'a NodeId, key: &'a str) -> BoxFuture<'a, Reply<Option<u64>>>;
+    /// Writes a register.
+    fn write<'a>(&'a self, node: &'a NodeId, key: &'a str, value: u64) -> BoxFuture<'a, Reply<()>>;
+    /// Compare-and-set; ok carries whether it swapped.
+    fn cas<'a>(
+        &'a self,
+        node: &'a NodeId,
+        key: &'a str,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'a, Reply<bool>>;
 }

@@ -19,6 +19,8 @@ pub enum Workload {
     Locks,
     /// Both, chosen per operation.
     Mixed,
+    /// Read, write and compare-and-set on a few registers; checked for linearizability.
+    Register,
 }
 
 impl FromStr for Workload {
@@ -28,8 +30,9 @@ impl FromStr for Workload {
             "tasks" => Ok(Workload::Tasks),
             "locks" => Ok(Workload::Locks),
             "mixed" => Ok(Workload::Mixed),
+            "register" => Ok(Workload::Register),
             _ => Err(format!(
-                "unknown workload {s:?} (expected tasks, locks or mixed)"
+                "unknown workload {s:?} (expected tasks, locks, mixed or register)"
             )),
         }
     }
@@ -41,6 +44,7 @@ impl fmt::Display for Workload {
             Workload::Tasks => "tasks",
             Workload::Locks => "locks",
             Workload::Mixed => "mixed",
+            Workload::Register => "register",
         })
     }
 }

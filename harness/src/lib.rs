@@ -17,6 +17,7 @@
 //! | [`workload`] | the client workers, the recovery wait and the final read |
 //! | [`nemesis_run`] | the nemesis of a run: faults on time, recorded when they took effect |
 //! | [`recorder`] | the history writer of a run |
+//! | [`register`] | the register workload: planned read/write/cas, their client calls, the linearizability check |
 //! | [`store`] | the run directory and `store/latest` |
 //! | [`summary`] | the end-of-run summary and the repro command |
 //! | [`report`] | the run report (`report.html`) and `gauntlet report` |
@@ -42,6 +43,7 @@ pub mod outcome;
 pub mod plan;
 pub mod plan_cmd;
 pub mod recorder;
+pub mod register;
 pub mod report;
 pub mod repro;
 pub mod run;

@@ -72,6 +72,10 @@ pub(crate) async fn finish(
             r
         }
     };
+    if cfg.plan.workload == crate::config::Workload::Register {
+        let x = crate::register::check_linearizable(history, run_dir).await;
+        results.add_extra("linearizable", x);
+    }
     let run_ms = started.elapsed().as_millis() as u64;
     results.add_extra(
         "harness",

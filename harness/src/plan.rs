@@ -85,6 +85,27 @@ pub enum ClientOp {
         /// Lock name.
         lock: String,
     },
+    /// Read a register (register workload).
+    Read {
+        /// Register key.
+        key: String,
+    },
+    /// Write a register.
+    Write {
+        /// Register key.
+        key: String,
+        /// The value written.
+        value: u64,
+    },
+    /// Compare-and-set a register.
+    Cas {
+        /// Register key.
+        key: String,
+        /// Expected value.
+        from: u64,
+        /// New value.
+        to: u64,
+    },
 }
 
 impl ClientOp {
@@ -94,6 +115,9 @@ impl ClientOp {
             ClientOp::Submit { .. } => "submit",
             ClientOp::Acquire { .. } => "acquire",
             ClientOp::Release { .. } => "release",
+            ClientOp::Read { .. } => "read",
+            ClientOp::Write { .. } => "write",
+            ClientOp::Cas { .. } => "cas",
         }
     }
 }
@@ -153,11 +177,19 @@ fn worker_ops(opts: &PlanOptions, w: usize, rng: &mut ChaCha8Rng) -> Vec<Planned
     let mut t = rng.gen_range(0..=mean_gap);
     let mut n = 0u64;
     while t < limit {
+        if opts.workload == Workload::Register {
+            ops.push(PlannedOp {
+                at_ns: t,
+                op: crate::register::plan_op(opts, t, rng),
+            });
+            t += rng.gen_range(0..=2 * mean_gap);
+            continue;
+        }
         // Mixed: even workers submit tasks, odd ones cycle locks, so lock holds do not eat
         // the task rate and every node serves both kinds.
         let submit = match opts.workload {
             Workload::Tasks => true,
-            Workload::Locks => false,
+            Workload::Locks | Workload::Register => false,
             Workload::Mixed => w % 2 == 0,
         };
         if submit {

@@ -17,7 +17,7 @@ use nemesis::NodeId;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::cluster::{LocksClient, Reply, TasksClient};
+use crate::cluster::{LocksClient, RegisterClient, Reply, TasksClient};
 use crate::plan::{ClientOp, WorkerPlan};
 use crate::recorder::{Completion, Recorder};
 
@@ -30,6 +30,8 @@ pub struct Ctx {
     pub tasks: Arc<dyn TasksClient>,
     /// The locks client.
     pub locks: Arc<dyn LocksClient>,
+    /// The register client, when the system has one.
+    pub register: Option<Arc<dyn RegisterClient>>,
     /// No op starts at or after this instant.
     pub deadline: Instant,
     /// Flips to true on SIGINT/SIGTERM.
@@ -65,7 +67,11 @@ impl Ctx {
     }
 }
 
-fn to_completion<T>(r: &Reply<T>, ok_value: impl FnOnce(&T) -> Value, value: &Value) -> Completion {
+pub(crate) fn to_completion<T>(
+    r: &Reply<T>,
+    ok_value: impl FnOnce(&T) -> Value,
+    value: &Value,
+) -> Completion {
     match r {
         Reply::Ok(t) => Completion::ok(ok_value(t)),
         Reply::Fail(e) => Completion::fail(value.clone(), e.clone()),
@@ -118,6 +124,9 @@ pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
                 let client = format!("p{process}");
                 let r = ctx.locks.release(&node, lock, &client, token).await;
                 to_completion(&r, |_| value.clone(), &value)
+            }
+            ClientOp::Read { .. } | ClientOp::Write { .. } | ClientOp::Cas { .. } => {
+                crate::register::run_op(&ctx, process, &node, &op.op).await
             }
         };
         let info = completion.kind == OpType::Info;

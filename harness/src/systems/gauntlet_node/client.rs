@@ -171,6 +171,9 @@ impl LocksClient for NodeClient {
     }
 }
 
+#[path = "register.rs"]
+mod register;
+
 #[cfg(test)]
 mod tests {
     use super::*;

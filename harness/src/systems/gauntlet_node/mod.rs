@@ -16,7 +16,7 @@ use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cluster::{BoxFuture, Cluster, LocksClient, Reply, TasksClient};
+use crate::cluster::{BoxFuture, Cluster, LocksClient, RegisterClient, Reply, TasksClient};
 use client::NodeClient;
 
 /// The port every node listens on (each node has its own address).
@@ -229,6 +229,10 @@ impl Cluster for GauntletNode {
 
     fn locks_client(&self) -> Arc<dyn LocksClient> {
         self.client.clone()
+    }
+
+    fn register_client(&self) -> Option<Arc<dyn RegisterClient>> {
+        Some(self.client.clone())
     }
 
     fn teardown(self: Box<Self>) -> anyhow::Result<()> {

@@ -1,0 +1,163 @@
+//! The register workload: read, write and compare-and-set on a few registers at a time, and
+//! the linearizability check of its history (`checkers::linearizable`, cas-register model).
+//!
+//! Keys rotate like Jepsen's independent keys: the main phase is cut into spans of
+//! [`KEY_SPAN_MS`], and in each span every worker picks among the same `--locks` keys (default
+//! 3), so ops on a key contend, while each key's history stays short enough for the search
+//! (an `info` write or cas stays pending to the end of its key's history, and many of them
+//! make the search expensive). Values are small integers, so cas comparisons often hold.
+//!
+//! History ops (docs/linearizability.md): `read` `{"key"}` -> ok `{"key", "value"}` (`null`
+//! when absent); `write` `{"key", "value"}`; `cas` `{"key", "from", "to"}` -> ok adds
+//! `"swapped"`.
+
+use std::path::Path;
+
+use checkers::linearizable::{check_history_file, ModelKind};
+use checkers::{ExtraResult, Verdict};
+use nemesis::NodeId;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+use crate::cluster::Reply;
+use crate::config::PlanOptions;
+use crate::plan::ClientOp;
+use crate::recorder::Completion;
+use crate::workload::{to_completion, Ctx};
+
+/// How long one set of keys is in use, in ms.
+pub const KEY_SPAN_MS: u64 = 2_000;
+
+/// Values are drawn from `0..VALUES`.
+pub const VALUES: u64 = 5;
+
+/// The file in the run directory with the checker's text (counterexamples included).
+pub const TEXT_FILE: &str = "linearizable.txt";
+
+/// The planned op at `t_ns` (ns into the main phase): read, write or cas, equally likely,
+/// on one of the keys of the current span.
+pub fn plan_op(opts: &PlanOptions, t_ns: u64, rng: &mut ChaCha8Rng) -> ClientOp {
+    let keys = opts.locks.max(1) as u64;
+    let span = t_ns / (KEY_SPAN_MS * 1_000_000);
+    let key = format!("k{}", span * keys + rng.gen_range(0..keys));
+    match rng.gen_range(0..3) {
+        0 => ClientOp::Read { key },
+        1 => ClientOp::Write {
+            key,
+            value: rng.gen_range(0..VALUES),
+        },
+        _ => ClientOp::Cas {
+            key,
+            from: rng.gen_range(0..VALUES),
+            to: rng.gen_range(0..VALUES),
+        },
+    }
+}
+
+/// Records the invoke of a register op, runs it, and returns its completion.
+pub(crate) async fn run_op(ctx: &Ctx, process: u64, node: &NodeId, op: &ClientOp) -> Completion {
+    let n = Some(node.as_str());
+    let (f, value) = match op {
+        ClientOp::Read { key } => ("read", json!({ "key": key })),
+        ClientOp::Write { key, value } => ("write", json!({"key": key, "value": value})),
+        ClientOp::Cas { key, from, to } => ("cas", json!({"key": key, "from": from, "to": to})),
+        other => (other.f(), Value::Null),
+    };
+    ctx.rec.invoke(process, f, value.clone(), n);
+    let Some(client) = &ctx.register else {
+        return Completion::fail(value, "this system has no register client");
+    };
+    match op {
+        ClientOp::Read { key } => {
+            let r = client.read(node, key).await;
+            to_completion(&r, |v| json!({"key": key, "value": v}), &value)
+        }
+        ClientOp::Write { key, value: v } => {
+            let r = client.write(node, key, *v).await;
+            to_completion(&r, |_| value.clone(), &value)
+        }
+        ClientOp::Cas { key, from, to } => {
+            let r: Reply<bool> = client.cas(node, key, *from, *to).await;
+            to_completion(
+                &r,
+                |s| json!({"key": key, "from": from, "to": to, "swapped": s}),
+                &value,
+            )
+        }
+        other => Completion::fail(value, format!("{} is not a register op", other.f())),
+    }
+}
+
+/// Checks the history for linearizability (cas-register model, every key starting absent,
+/// i.e. `null`); writes the text with counterexamples to [`TEXT_FILE`] in `run_dir`. A
+/// history the checker cannot read is `unknown`, with the reason.
+pub async fn check_linearizable(history: &Path, run_dir: &Path) -> ExtraResult {
+    let path = history.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || {
+        check_history_file(&path, Some(ModelKind::CasRegister), &Value::Null)
+    })
+    .await;
+    let unknown = |why: String| ExtraResult {
+        valid: Verdict::Unknown,
+        summary: why,
+        detail: Value::Null,
+    };
+    match checked {
+        Ok(Ok(Some(fc))) => {
+            if let Err(e) = std::fs::write(run_dir.join(TEXT_FILE), &fc.text) {
+                tracing::warn!("writing {TEXT_FILE}: {e}");
+            }
+            fc.extra
+        }
+        Ok(Ok(None)) => unknown("no register operations to check".into()),
+        Ok(Err(e)) => unknown(format!("cannot check: {e}")),
+        Err(e) => unknown(format!("the linearizability checker crashed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Workload;
+    use std::collections::BTreeSet;
+
+    /// Proves a register plan has only read/write/cas, on `--locks` keys per span that rotate
+    /// every span, with values below VALUES, and is the same for the same seed.
+    #[test]
+    fn register_plans_rotate_few_contended_keys() {
+        let mut o = crate::plan::tests_support::opts(11);
+        o.workload = Workload::Register;
+        let p = crate::plan::generate(&o);
+        assert_eq!(p, crate::plan::generate(&o));
+        let mut fs = BTreeSet::new();
+        let mut keys_per_span: std::collections::BTreeMap<u64, BTreeSet<String>> =
+            Default::default();
+        for op in p.workers.iter().flat_map(|w| &w.ops) {
+            fs.insert(op.op.f());
+            let span = op.at_ns / (KEY_SPAN_MS * 1_000_000);
+            let key = match &op.op {
+                ClientOp::Read { key } => key,
+                ClientOp::Write { key, value } => {
+                    assert!(*value < VALUES);
+                    key
+                }
+                ClientOp::Cas { key, from, to } => {
+                    assert!(*from < VALUES && *to < VALUES);
+                    key
+                }
+                other => panic!("not a register op: {other:?}"),
+            };
+            keys_per_span.entry(span).or_default().insert(key.clone());
+        }
+        assert_eq!(fs, ["cas", "read", "write"].into());
+        let mut all = BTreeSet::new();
+        for (span, keys) in &keys_per_span {
+            assert!(keys.len() <= o.locks, "span {span}: {keys:?}");
+            for k in keys {
+                assert!(all.insert(k.clone()), "key {k} reused in span {span}");
+            }
+        }
+        assert!(keys_per_span.len() >= 10, "{keys_per_span:?}");
+    }
+}
