@@ -296,3 +296,109 @@ fn malformed_commands_are_refused_definitely() {
     );
     assert!(w.logs.is_empty(), "a refused command writes nothing");
 }
+
+fn kv(w: &mut World, via: &str, key: &str, op: KvOp) -> ClientResp {
+    let cmd = ClientCmd::Kv {
+        key: key.into(),
+        op,
+    };
+    w.call(via, cmd)
+}
+
+/// Proves a KV read goes through a quorum: a node that was down during a write still reads
+/// the written value, while with the planted bug `stale-read` it answers from its own empty
+/// acceptor.
+#[test]
+fn kv_read_through_a_quorum_and_the_stale_read_bug() {
+    let mut w = World::new(5);
+    w.down.insert(NodeId::from("n3"));
+    let write = KvOp::Write {
+        value: serde_json::json!(7),
+    };
+    assert_eq!(
+        kv(&mut w, "n1", "k", write),
+        ClientResp::Kv(KvOutcome::Written)
+    );
+    w.down.remove(&NodeId::from("n3"));
+    let seven = ClientResp::Kv(KvOutcome::Read(serde_json::json!(7)));
+    assert_eq!(kv(&mut w, "n3", "k", KvOp::Read), seven);
+    // The quorum read wrote the value back (the quorum disagreed), so bring in a new key.
+    w.down.insert(NodeId::from("n3"));
+    let write = KvOp::Write {
+        value: serde_json::json!(8),
+    };
+    kv(&mut w, "n2", "j", write);
+    w.down.remove(&NodeId::from("n3"));
+    w.nodes
+        .get_mut(&NodeId::from("n3"))
+        .unwrap()
+        .cfg
+        .bugs
+        .stale_read = true;
+    let stale = ClientResp::Kv(KvOutcome::Read(serde_json::Value::Null));
+    assert_eq!(kv(&mut w, "n3", "j", KvOp::Read), stale);
+}
+
+/// Proves compare-and-set is atomic across nodes with lost and reordered messages: in every
+/// round all three nodes try the same swap at once, at most one succeeds, and the counter
+/// ends at exactly the number of swaps (plus those whose outcome was reported unknown).
+#[test]
+fn kv_concurrent_cas_from_every_node_swaps_once_per_round() {
+    for seed in 1..4 {
+        let mut w = World::new(seed);
+        let (mut swaps, mut unknown) = (0u64, 0u64);
+        for _ in 0..20 {
+            let cur = match kv(&mut w, "n1", "c", KvOp::Read) {
+                ClientResp::Kv(KvOutcome::Read(v)) => v.as_u64().unwrap_or(0),
+                other => panic!("seed {seed}: read failed: {other:?}"),
+            };
+            let mut reqs = Vec::new();
+            for via in ["n1", "n2", "n3"] {
+                w.next_req += 1;
+                let op = KvOp::Cas {
+                    from: if cur == 0 {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::json!(cur)
+                    },
+                    to: serde_json::json!(cur + 1),
+                };
+                let cmd = ClientCmd::Kv {
+                    key: "c".into(),
+                    op,
+                };
+                let req = w.next_req;
+                w.input(&NodeId::from(via), Input::Client { req, cmd });
+                reqs.push(req);
+            }
+            let mut round = 0;
+            for _ in 0..1000 {
+                if reqs.iter().all(|r| w.replies.contains_key(r)) {
+                    break;
+                }
+                w.run(5);
+            }
+            for r in &reqs {
+                match w.replies.remove(r) {
+                    Some(ClientResp::Kv(KvOutcome::Cas(true))) => round += 1,
+                    Some(ClientResp::Kv(KvOutcome::Cas(false))) => {}
+                    Some(ClientResp::Error { definite: true, .. }) => {}
+                    Some(ClientResp::Error { .. }) => unknown += 1,
+                    other => panic!("seed {seed}: unexpected {other:?}"),
+                }
+            }
+            assert!(round <= 1, "seed {seed}: {round} swaps of one value");
+            swaps += round;
+        }
+        let last = match kv(&mut w, "n2", "c", KvOp::Read) {
+            ClientResp::Kv(KvOutcome::Read(v)) => v.as_u64().unwrap_or(0),
+            other => panic!("seed {seed}: {other:?}"),
+        };
+        eprintln!("seed {seed}: {swaps} swaps in 20 rounds, {unknown} unknown, counter {last}");
+        assert!(swaps > 0, "seed {seed}: no swap succeeded");
+        assert!(
+            last >= swaps && last <= swaps + unknown,
+            "seed {seed}: counter {last}, {swaps} swaps, {unknown} unknown"
+        );
+    }
+}
