@@ -22,6 +22,7 @@
 //! ```
 
 pub mod anomaly;
+pub mod linear;
 pub mod load;
 pub mod model;
 pub mod nodes;

@@ -63,6 +63,7 @@ pub fn render(data: &RunData) -> String {
         out.push_str("</ul></section>");
     }
     anomalies_section(&mut out, data, &checkers, &links);
+    out.push_str(&super::linear::render(data.results.as_ref(), &links));
     counts_section(&mut out, &model);
     let _ = write!(
         out,
