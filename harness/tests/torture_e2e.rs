@@ -11,36 +11,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const GAUNTLET: &str = env!("CARGO_BIN_EXE_gauntlet");
-
-/// True when the test may use namespaces; false (after saying so) when it must skip.
-fn can_run() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("these tests need root (network namespaces), and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED: not root; run `cargo test -p harness --test torture_e2e` as root");
-    false
-}
-
-/// The gauntlet-node binary: beside gauntlet in the target dir, built if missing.
-fn node_bin() -> PathBuf {
-    let exe = Path::new(GAUNTLET);
-    let bin = exe.with_file_name("gauntlet-node");
-    if !bin.is_file() {
-        let target = exe.parent().and_then(Path::parent).expect("target dir");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "node-bin", "--bin", "gauntlet-node"])
-            .env("CARGO_TARGET_DIR", target)
-            .status()
-            .expect("running cargo build -p node-bin");
-        assert!(status.success(), "cargo build -p node-bin failed");
-    }
-    bin
-}
+mod common;
+use common::{can_run, node_bin, GAUNTLET};
 
 /// `gauntlet <sub> ARGS --store STORE --node-bin …`, printing the line that reruns it.
 fn gauntlet(sub: &str, args: &[String], store: &Path) -> Output {
