@@ -80,42 +80,28 @@ impl Node {
                 lock,
                 client,
                 ttl_ms,
-            } => {
-                let op = LockOp::Acquire { client, ttl_ms };
-                if self.cfg.bugs.lock_without_quorum {
-                    self.local_lock(now, req, &lock, op, &mut msgs, out);
-                } else {
-                    self.start(
-                        now,
-                        origin,
-                        lock_key(&lock),
-                        RegOp::Lock(op),
-                        None,
-                        deadline,
-                        &mut msgs,
-                    );
-                }
-            }
+            } => self.lock_op(
+                now,
+                req,
+                &lock,
+                LockOp::Acquire { client, ttl_ms },
+                deadline,
+                &mut msgs,
+                out,
+            ),
             ClientCmd::Release {
                 lock,
                 client,
                 token,
-            } => {
-                let op = LockOp::Release { client, token };
-                if self.cfg.bugs.lock_without_quorum {
-                    self.local_lock(now, req, &lock, op, &mut msgs, out);
-                } else {
-                    self.start(
-                        now,
-                        origin,
-                        lock_key(&lock),
-                        RegOp::Lock(op),
-                        None,
-                        deadline,
-                        &mut msgs,
-                    );
-                }
-            }
+            } => self.lock_op(
+                now,
+                req,
+                &lock,
+                LockOp::Release { client, token },
+                deadline,
+                &mut msgs,
+                out,
+            ),
             ClientCmd::Submit { id, work_ms } => {
                 if self.cfg.bugs.ack_before_quorum {
                     // Planted bug: remember it in memory, acknowledge, replicate a second later.
@@ -180,6 +166,34 @@ impl Node {
                 _ => None,
             })
             .collect()
+    }
+
+    /// An acquire or release: a compare-and-set of the lock's register agreed by a majority,
+    /// or, with the planted bug `lock-without-quorum`, decided locally.
+    #[allow(clippy::too_many_arguments)]
+    fn lock_op(
+        &mut self,
+        now: Duration,
+        req: u64,
+        lock: &str,
+        op: LockOp,
+        deadline: Duration,
+        msgs: &mut Vec<(NodeId, PeerMsg)>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.cfg.bugs.lock_without_quorum {
+            self.local_lock(now, req, lock, op, msgs, out);
+        } else {
+            self.start(
+                now,
+                Origin::Client(req),
+                lock_key(lock),
+                RegOp::Lock(op),
+                None,
+                deadline,
+                msgs,
+            );
+        }
     }
 
     /// Planted bug `lock-without-quorum`: decide from the local acceptor alone, write it
