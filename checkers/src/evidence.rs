@@ -82,6 +82,12 @@ impl<T> Capped<T> {
         self.count += 1;
     }
 
+    /// Adds all of `other`'s items and its count.
+    pub fn append(&mut self, mut other: Capped<T>) {
+        self.items.append(&mut other.items);
+        self.count += other.count;
+    }
+
     /// Sorts by `cmp` and keeps the first `cap`.
     pub fn finish(
         mut self,

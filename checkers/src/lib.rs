@@ -39,6 +39,8 @@
 
 pub mod compose;
 pub mod evidence;
+mod flat;
+mod id_table;
 pub mod linearizable;
 pub mod locks;
 mod pipeline;
@@ -46,13 +48,14 @@ mod procmap;
 pub mod stats;
 pub mod summary;
 pub mod synth;
-mod task_key;
 pub mod tasks;
 pub mod verdict;
 
 use std::path::Path;
 
 use histories::{HistoryError, HistoryReader, Op, OpRef, Warning};
+
+use id_table::IdHash;
 
 pub use compose::{ExtraResult, Results};
 pub use evidence::OpEvidence;
@@ -121,6 +124,34 @@ impl Checker {
         }
     }
 
+    /// The hash of the task id that observing `op` will insert, if any. [`check_file`]
+    /// collects these for a whole batch of ops and passes them to [`Checker::touch`] before
+    /// observing the batch, so that the cache misses of the task table (far larger than the
+    /// caches in a long history) overlap instead of coming one after another.
+    pub(crate) fn touch_hash(&self, op: &OpRef<'_>) -> Option<IdHash> {
+        if op.f == tasks::SUBMIT {
+            self.tasks.touch_hash(op)
+        } else {
+            None
+        }
+    }
+
+    /// Ops whose strings are in `text` (a batch of the pipeline) are observed next, up to
+    /// [`Checker::end_batch`]: a checker may then keep the text instead of copying from it.
+    pub(crate) fn begin_batch(&mut self, text: &str) {
+        self.tasks.begin_batch(text);
+    }
+
+    /// The batch is observed; a checker that wants its text takes it (leaving `text` empty).
+    pub(crate) fn end_batch(&mut self, text: &mut String) {
+        self.tasks.end_batch(text);
+    }
+
+    /// Loads the table slots of `hashes` (see [`Checker::touch_hash`]); changes nothing.
+    pub(crate) fn touch(&self, hashes: &[IdHash]) {
+        self.tasks.touch(hashes);
+    }
+
     /// The results; `warnings` are the reader's (see [`HistoryReader::warnings`]).
     pub fn finish(self, warnings: Vec<Warning>) -> Results {
         Results::new(
@@ -141,7 +172,7 @@ impl Checker {
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
     let reader = HistoryReader::open(path)?;
     let mut checker = Checker::new(opts);
-    let warnings = pipeline::run(reader, |op| checker.observe(op))?;
+    let warnings = pipeline::run(reader, &mut checker)?;
     Ok(checker.finish(warnings))
 }
 

@@ -18,6 +18,7 @@ use histories::{OpRef, OpType, Process};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
+use crate::flat::{fields, Flat};
 use crate::procmap::ProcMap;
 use crate::verdict::Verdict;
 use crate::CheckOptions;
@@ -205,7 +206,17 @@ impl LocksChecker {
     }
 
     fn acquire_invoke(&mut self, op: &OpRef<'_>) {
-        match op.value.decode::<AcquireInvoke<'_>>() {
+        let fast = op
+            .value
+            .text()
+            .and_then(|t| match fields(t, ["lock", "ttl_ms"])? {
+                [Flat::Str(lock), Flat::U64(ttl_ms)] => Some(AcquireInvoke {
+                    lock: Cow::Borrowed(lock),
+                    ttl_ms,
+                }),
+                _ => None,
+            });
+        match fast.map_or_else(|| op.value.decode::<AcquireInvoke<'_>>(), Ok) {
             Ok(v) => {
                 let lock = self.lock_id(&v.lock);
                 let max_before = self.locks[lock].max_grant;
@@ -239,7 +250,11 @@ impl LocksChecker {
             return;
         }
         self.counts.acquired += 1;
-        let token = match op.value.decode::<AcquireOk>() {
+        let fast = op.value.text().and_then(|t| match fields(t, ["token"])? {
+            [Flat::U64(token)] => Some(AcquireOk { token }),
+            _ => None,
+        });
+        let token = match fast.map_or_else(|| op.value.decode::<AcquireOk>(), Ok) {
             Ok(v) => v.token,
             Err(e) => {
                 return self.error(format!(
@@ -286,7 +301,13 @@ impl LocksChecker {
 
     fn release_invoke(&mut self, op: &OpRef<'_>) {
         self.counts.releases += 1;
-        let v = match op.value.decode::<ReleaseInvoke<'_>>() {
+        let fast = op.value.text().and_then(|t| match fields(t, ["lock"])? {
+            [Flat::Str(lock)] => Some(ReleaseInvoke {
+                lock: Cow::Borrowed(lock),
+            }),
+            _ => None,
+        });
+        let v = match fast.map_or_else(|| op.value.decode::<ReleaseInvoke<'_>>(), Ok) {
             Ok(v) => v,
             Err(e) => {
                 return self.error(format!(

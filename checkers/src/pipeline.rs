@@ -6,33 +6,44 @@
 //! A batch copies each op's strings (`f`, value text, node, error) into one text buffer, so it
 //! owns its data and can cross threads; batches are recycled, and at most [`DEPTH`] are in
 //! flight, so memory stays bounded (one batch holds at least one op, so a single huge line,
-//! such as the final read, is one batch of its own).
+//! such as the final read, ends the batch it is in). A checker may keep a batch's text
+//! instead of copying out of it ([`Checker::end_batch`]): the tasks checker does so for a
+//! large final read.
+//!
+//! What the measurements taught (each cost the reader thread tens of milliseconds in a
+//! 0.3-second check): the checking thread polls for the next batch briefly before it sleeps
+//! (see [`next_batch`]), and it loads the task-table slots of a whole batch before observing
+//! it ([`Checker::touch`]).
 
 use std::borrow::Cow;
 use std::io::BufRead;
-use std::ops::Range;
 use std::sync::mpsc;
 
 use histories::{HistoryError, HistoryReader, OpRef, OpType, Process, ValueRef, Warning};
 
+use crate::Checker;
+
 /// Batches in flight between the threads.
 const DEPTH: usize = 4;
 /// A batch is handed over once its text reaches this size …
-const BATCH_BYTES: usize = 1 << 18;
+const BATCH_BYTES: usize = 1 << 20;
 /// … or it holds this many ops.
-const BATCH_OPS: usize = 4096;
+const BATCH_OPS: usize = 1 << 14;
 
-/// One op of a batch: the fixed fields, and where its strings are in the batch text.
+/// One op of a batch: the fixed fields, and where its strings are in the batch text. They
+/// follow each other from `at`: `f`, then the value, node and error when present (lengths
+/// [`ABSENT`] when absent). Kept small: the reader thread writes one per op.
 struct Rec {
     index: u64,
     time: u64,
     process: Process,
     kind: OpType,
-    f: Range<usize>,
-    value: Option<Range<usize>>,
-    node: Option<Range<usize>>,
-    error: Option<Range<usize>>,
+    at: usize,
+    lens: [usize; 4],
 }
+
+/// The length of an absent string in [`Rec::lens`].
+const ABSENT: usize = usize::MAX;
 
 /// Ops read by the reader thread, owning their strings.
 #[derive(Default)]
@@ -42,30 +53,40 @@ struct Batch {
 }
 
 impl Batch {
-    fn put(&mut self, s: &str) -> Range<usize> {
-        let start = self.text.len();
-        self.text.push_str(s);
-        start..self.text.len()
+    fn put(&mut self, s: Option<&str>) -> usize {
+        match s {
+            Some(s) => {
+                self.text.push_str(s);
+                s.len()
+            }
+            None => ABSENT,
+        }
     }
 
     fn push(&mut self, op: &OpRef<'_>) {
-        let f = self.put(&op.f);
+        let at = self.text.len();
+        let json;
         let value = match op.value {
             ValueRef::Null => None,
-            ValueRef::Json(v) => Some(self.put(&v.to_string())),
-            other => other.text().map(|t| self.put(t)),
+            ValueRef::Json(v) => {
+                json = v.to_string();
+                Some(json.as_str())
+            }
+            other => other.text(),
         };
-        let node = op.node.as_deref().map(|s| self.put(s));
-        let error = op.error.as_deref().map(|s| self.put(s));
+        let lens = [
+            self.put(Some(&op.f)),
+            self.put(value),
+            self.put(op.node.as_deref()),
+            self.put(op.error.as_deref()),
+        ];
         self.recs.push(Rec {
             index: op.index,
             time: op.time,
             process: op.process,
             kind: op.kind,
-            f,
-            value,
-            node,
-            error,
+            at,
+            lens,
         });
     }
 
@@ -80,28 +101,40 @@ impl Batch {
 
     fn ops(&self) -> impl Iterator<Item = OpRef<'_>> {
         let t = self.text.as_str();
-        self.recs.iter().map(move |r| OpRef {
-            index: r.index,
-            time: r.time,
-            process: r.process,
-            kind: r.kind,
-            f: Cow::Borrowed(&t[r.f.clone()]),
-            value: r
-                .value
-                .clone()
-                .map_or(ValueRef::Null, |v| ValueRef::Text(&t[v])),
-            node: r.node.clone().map(|v| Cow::Borrowed(&t[v])),
-            error: r.error.clone().map(|v| Cow::Borrowed(&t[v])),
+        self.recs.iter().map(move |r| {
+            let mut at = r.at;
+            let mut next = |i: usize| {
+                let len = r.lens[i];
+                (len != ABSENT).then(|| {
+                    let s = &t[at..at + len];
+                    at += len;
+                    s
+                })
+            };
+            let f = next(0).unwrap_or_default();
+            let value = next(1).map_or(ValueRef::Null, ValueRef::Text);
+            let node = next(2).map(Cow::Borrowed);
+            let error = next(3).map(Cow::Borrowed);
+            OpRef {
+                index: r.index,
+                time: r.time,
+                process: r.process,
+                kind: r.kind,
+                f: Cow::Borrowed(f),
+                value,
+                node,
+                error,
+            }
         })
     }
 }
 
-/// Reads every op of `reader` on a second thread and feeds them, in order, to `consume` on
-/// this one. Returns the reader's first error (after `consume` has seen every op before it),
+/// Reads every op of `reader` on a second thread and feeds them, in order, to `checker` on
+/// this one. Returns the reader's first error (after `checker` has seen every op before it),
 /// or its warnings.
 pub(crate) fn run<R: BufRead + Send>(
     mut reader: HistoryReader<R>,
-    mut consume: impl FnMut(&OpRef<'_>),
+    checker: &mut Checker,
 ) -> Result<Vec<Warning>, HistoryError> {
     let (tx, rx) = mpsc::sync_channel::<Batch>(DEPTH);
     let (back_tx, back_rx) = mpsc::channel::<Batch>();
@@ -129,10 +162,17 @@ pub(crate) fn run<R: BufRead + Send>(
             }
             outcome.map(|()| reader.warnings().to_vec())
         });
-        for mut batch in rx {
+        let mut hashes = Vec::new();
+        while let Some(mut batch) = next_batch(&rx) {
+            // First load what the batch will touch (the loads overlap), then check it.
+            hashes.clear();
+            hashes.extend(batch.ops().filter_map(|op| checker.touch_hash(&op)));
+            checker.touch(&hashes);
+            checker.begin_batch(&batch.text);
             for op in batch.ops() {
-                consume(&op);
+                checker.observe(&op);
             }
+            checker.end_batch(&mut batch.text);
             batch.clear();
             let _ = back_tx.send(batch);
         }
@@ -140,4 +180,24 @@ pub(crate) fn run<R: BufRead + Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// How long the checking thread polls for the next batch before it sleeps.
+const POLL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The next batch, or `None` when the reader is done. Polls for a short while before
+/// sleeping: the checker is usually a little ahead of the reader, and a sleep means a wake-up
+/// by the reader for nearly every batch, each an inter-processor interrupt, and a chance for
+/// the scheduler to wake the checker on the reader's core (the two then share one core until
+/// the load balancer parts them again).
+fn next_batch(rx: &mpsc::Receiver<Batch>) -> Option<Batch> {
+    let start = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(b) => return Some(b),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
 }

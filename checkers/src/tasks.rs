@@ -17,13 +17,12 @@
 
 use std::borrow::Cow;
 
-use histories::fxhash::FxHashMap;
 use histories::{OpRef, OpType, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Capped, OpEvidence};
+use crate::id_table::{IdHash, IdTable};
 use crate::procmap::ProcMap;
-use crate::task_key::TaskKey;
 use crate::verdict::Verdict;
 use crate::CheckOptions;
 use final_read::{fast_read, ReadPass, ReadState};
@@ -169,6 +168,21 @@ fn task_id<'a>(value: &ValueRef<'a>) -> Result<Cow<'a, str>, serde_json::Error> 
     value.decode::<SubmitValue<'a>>().map(|v| v.task)
 }
 
+/// A final read at least this long (bytes) is taken over from the pipeline's batch rather
+/// than copied: in the issue-2 benchmark it is 11 MB, and a copy (fresh pages) is a few
+/// milliseconds of the time after the last line is read.
+const BIG_READ: usize = 1 << 16;
+
+/// The text of the latest ok read-tasks.
+enum ReadText {
+    /// A copy.
+    Owned(String),
+    /// Still in the text of the batch being observed, there.
+    InBatch(std::ops::Range<usize>),
+    /// The text of a batch, taken over, and where the value is in it.
+    Taken(String, std::ops::Range<usize>),
+}
+
 /// A pending op of one process.
 enum Pending {
     Submit {
@@ -180,24 +194,61 @@ enum Pending {
     },
 }
 
-/// One submitted task id: the submit that decides its class, and whether the final read has it.
-struct TaskRec {
-    best: Option<SubmitEvidence>,
-    in_read: bool,
+/// A task's byte in [`TasksChecker::flags`]: its best outcome so far and whether the final
+/// read has it. A byte per task (not a field of the evidence records), so the final read's
+/// lookups and the pass for absent tasks touch a small array that stays in cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TaskFlags(u8);
+
+impl TaskFlags {
+    const OUTCOME: u8 = 0b11;
+    const IN_READ: u8 = 0b100;
+
+    fn outcome(self) -> Option<SubmitOutcome> {
+        match self.0 & Self::OUTCOME {
+            1 => Some(SubmitOutcome::Fail),
+            2 => Some(SubmitOutcome::Unknown),
+            3 => Some(SubmitOutcome::Ok),
+            _ => None,
+        }
+    }
+
+    fn set_outcome(&mut self, o: SubmitOutcome) {
+        let bits = match o {
+            SubmitOutcome::Fail => 1,
+            SubmitOutcome::Unknown => 2,
+            SubmitOutcome::Ok => 3,
+        };
+        self.0 = (self.0 & !Self::OUTCOME) | bits;
+    }
+
+    fn in_read(self) -> bool {
+        self.0 & Self::IN_READ != 0
+    }
+
+    fn set_in_read(&mut self, yes: bool) {
+        if yes {
+            self.0 |= Self::IN_READ;
+        } else {
+            self.0 &= !Self::IN_READ;
+        }
+    }
 }
 
 /// Streaming state of the tasks checker. Task ids are interned once, at their first submit;
-/// the pending submit of a process refers to its record by number.
+/// the pending submit of a process refers to its task by number.
 #[derive(Default)]
 pub(crate) struct TasksChecker {
     seen: bool,
     pending: ProcMap<Pending>,
-    ids: FxHashMap<TaskKey, u32>,
-    recs: Vec<TaskRec>,
-    /// Each record's `best` outcome, compact (a byte each, so the final read's lookups stay
-    /// in cache).
-    outcomes: Vec<Option<SubmitOutcome>>,
-    last_read: Option<(ReadSpan, String)>,
+    ids: IdTable,
+    /// Per task number: the submit that decides its class.
+    best: Vec<Option<SubmitEvidence>>,
+    /// Per task number: see [`TaskFlags`].
+    flags: Vec<TaskFlags>,
+    last_read: Option<(ReadSpan, ReadText)>,
+    /// Where the text of the batch being observed is (see [`TasksChecker::begin_batch`]).
+    batch: Option<std::ops::Range<usize>>,
     errors: Vec<String>,
     error_count: u64,
 }
@@ -244,23 +295,70 @@ impl TasksChecker {
             }
             Some(Pending::Read { invoke }) if op.kind == OpType::Ok => {
                 let span = ReadSpan { invoke, ok: ev };
-                self.last_read = Some((span, op.value.to_json_string()));
+                let in_batch = op.value.text().and_then(|t| self.in_batch(t));
+                let text = match in_batch {
+                    Some(at) if at.len() >= BIG_READ => ReadText::InBatch(at),
+                    _ => ReadText::Owned(op.value.to_json_string()),
+                };
+                self.last_read = Some((span, text));
             }
             _ => {}
         }
     }
 
+    /// Ops with text in `text` follow (the pipeline's batch; see [`ReadText::InBatch`]).
+    pub fn begin_batch(&mut self, text: &str) {
+        let base = text.as_ptr() as usize;
+        self.batch = Some(base..base + text.len());
+    }
+
+    /// The batch of [`TasksChecker::begin_batch`] is observed: if the latest read is in its
+    /// text, the text is taken over (and `text` left empty) instead of copied.
+    pub fn end_batch(&mut self, text: &mut String) {
+        self.batch = None;
+        if let Some((_, read)) = &mut self.last_read {
+            if let ReadText::InBatch(at) = read {
+                *read = ReadText::Taken(std::mem::take(text), at.clone());
+            }
+        }
+    }
+
+    /// Where `s` is in the current batch's text, if it is there.
+    fn in_batch(&self, s: &str) -> Option<std::ops::Range<usize>> {
+        let batch = self.batch.as_ref()?;
+        let start = s.as_ptr() as usize;
+        let end = start + s.len();
+        (batch.start <= start && end <= batch.end).then(|| start - batch.start..end - batch.start)
+    }
+
     fn intern(&mut self, id: Cow<'_, str>) -> u32 {
-        let next = self.recs.len() as u32;
-        let i = *self.ids.entry(TaskKey::new(&id)).or_insert(next);
-        if i == next {
-            self.outcomes.push(None);
-            self.recs.push(TaskRec {
-                best: None,
-                in_read: false,
-            });
+        let (i, new) = self.ids.intern(&id, IdHash::of(&id));
+        if new {
+            if self.flags.capacity() == 0 {
+                // Address space for a million tasks up front (pages are touched only as tasks
+                // come): growing by reallocation moves the pages with `mremap`, whose TLB
+                // flushes interrupt the reader thread on the other core.
+                self.flags.reserve(crate::id_table::RESERVE);
+                self.best.reserve(crate::id_table::RESERVE);
+            }
+            self.flags.push(TaskFlags::default());
+            self.best.push(None);
         }
         i
+    }
+
+    /// The hash of a submit's task id (see [`crate::Checker::touch_hash`]).
+    pub fn touch_hash(&self, op: &OpRef<'_>) -> Option<IdHash> {
+        if op.kind != OpType::Invoke || op.f != SUBMIT {
+            return None;
+        }
+        task_id(&op.value).ok().map(|id| IdHash::of(&id))
+    }
+
+    /// Loads the table slots of `hashes`, in one tight loop of independent loads.
+    pub fn touch(&self, hashes: &[IdHash]) {
+        let loaded = hashes.iter().fold(0u64, |acc, &h| acc ^ self.ids.touch(h));
+        std::hint::black_box(loaded);
     }
 
     fn error(&mut self, msg: String) {
@@ -278,10 +376,10 @@ impl TasksChecker {
         invoke: OpEvidence,
         completion: Option<OpEvidence>,
     ) {
-        let rec = &mut self.recs[task as usize];
-        if rec.best.as_ref().is_none_or(|b| b.outcome < outcome) {
-            self.outcomes[task as usize] = Some(outcome);
-            rec.best = Some(SubmitEvidence {
+        let best = &mut self.best[task as usize];
+        if best.as_ref().is_none_or(|b| b.outcome < outcome) {
+            self.flags[task as usize].set_outcome(outcome);
+            *best = Some(SubmitEvidence {
                 outcome,
                 invoke,
                 completion,
@@ -311,11 +409,11 @@ impl TasksChecker {
             self.record(task, SubmitOutcome::Unknown, invoke, None);
         }
         let mut counts = TaskCounts {
-            submitted: self.recs.len() as u64,
+            submitted: self.flags.len() as u64,
             ..TaskCounts::default()
         };
-        for r in &self.recs {
-            match r.best.as_ref().map(|b| b.outcome) {
+        for f in &self.flags {
+            match f.outcome() {
                 Some(SubmitOutcome::Ok) => counts.acked += 1,
                 Some(SubmitOutcome::Fail) => counts.failed += 1,
                 _ => counts.unknown += 1,
@@ -347,28 +445,24 @@ impl TasksChecker {
                 .push("no ok read-tasks: cannot tell lost tasks from slow ones".into());
             return Some(result);
         };
+        let text: &str = match &text {
+            ReadText::Owned(s) => s,
+            ReadText::Taken(s, at) => s.get(at.clone()).unwrap_or_default(),
+            // `end_batch` resolves it before the next op; only a caller that began a batch
+            // and never ended it could leave it.
+            ReadText::InBatch(_) => "",
+        };
         result.final_read = Some(span);
         let mut classes = Classes::default();
-        if fast_read(
-            &text,
-            &self.ids,
-            &self.outcomes,
-            &mut self.recs,
-            &mut classes,
-        )
-        .is_none()
-        {
-            // Not the usual shape: undo what the fast pass did and let serde decide.
-            for rec in &mut self.recs {
-                rec.in_read = false;
-            }
-            classes = Classes::default();
+        if fast_read(text, &self.ids, &self.best, &mut self.flags, &mut classes).is_none() {
+            // Not the usual shape (the fast pass changed nothing): let serde decide.
             let pass = ReadPass {
                 ids: &self.ids,
-                recs: &mut self.recs,
+                best: &self.best,
+                flags: &mut self.flags,
                 classes: &mut classes,
             };
-            let mut de = serde_json::Deserializer::from_str(&text);
+            let mut de = serde_json::Deserializer::from_str(text);
             if let Err(e) = serde::de::DeserializeSeed::deserialize(pass, &mut de) {
                 result.reasons.push(format!(
                 "final read at index {}: value must be {{\"tasks\": {{ID: {{\"state\", \"runs\"}}}}}}: {e}",
@@ -377,29 +471,16 @@ impl TasksChecker {
                 return Some(result);
             }
         }
-        // Acked tasks absent from the read: found in one sequential pass over the records
-        // (the id table is visited, in a second pass, only when there are some to name).
-        let missing: Vec<bool> = self
-            .recs
-            .iter()
-            .map(|r| {
-                !r.in_read
-                    && r.best
-                        .as_ref()
-                        .is_some_and(|b| b.outcome == SubmitOutcome::Ok)
-            })
-            .collect();
-        let any_missing = missing.contains(&true);
-        for (id, &i) in self.ids.iter().filter(|_| any_missing) {
-            if !missing[i as usize] {
-                continue;
-            }
-            let Some(best) = self.recs[i as usize].best.as_ref() else {
+        // Acked tasks absent from the read: found in one sequential pass over the flags.
+        let missing = |f: TaskFlags| !f.in_read() && f.outcome() == Some(SubmitOutcome::Ok);
+        for (i, _) in self.flags.iter().enumerate().filter(|(_, &f)| missing(f)) {
+            let id = self.ids.id(i as u32);
+            let Some(best) = self.best[i].as_ref() else {
                 continue;
             };
             if best.completion.map_or(u64::MAX, |c| c.index) < span.invoke.index {
                 classes.lost.push(TaskAnomaly {
-                    task: id.as_str().to_string(),
+                    task: id.to_string(),
                     submit: Some(best.clone()),
                     read: None,
                 });
@@ -454,6 +535,17 @@ impl Classes {
         if dup {
             self.duplicated.push(a);
         }
+    }
+
+    /// Adds `other`'s entries (the classes of another part of the same read).
+    fn merge(&mut self, other: Classes) {
+        self.read += other.read;
+        self.lost.append(other.lost);
+        self.phantom.append(other.phantom);
+        self.unexpected.append(other.unexpected);
+        self.not_done.append(other.not_done);
+        self.recovered.append(other.recovered);
+        self.duplicated.append(other.duplicated);
     }
 
     fn finish(self, opts: &CheckOptions, r: &mut TasksResult) {

@@ -4,123 +4,150 @@
 
 use std::borrow::Cow;
 
-use histories::fxhash::FxHashMap;
 use serde::Deserialize;
 
-use super::{Classes, SubmitOutcome, TaskRec};
-use crate::task_key::TaskKey;
+use super::{Classes, SubmitEvidence, SubmitOutcome, TaskFlags};
+use crate::flat::{plain_str, plain_u64};
+use crate::id_table::{IdHash, IdTable};
+
+/// Entries looked up together: their table slots are loaded first, in one tight loop (the
+/// loads are independent, so their cache misses overlap), then the ids they point at, then
+/// the entries are looked up and classified from cache.
+const GROUP: usize = 64;
+
+/// A read at least this long (in bytes) is scanned in two halves on two threads (the reader
+/// thread is done by then, so the final read has both cores).
+const SPLIT_BYTES: usize = 1 << 18;
 
 /// The fast path of the final read, for the shape the nodes write
 /// (`{"tasks":{"ID":{"state":"S","runs":N},…}}`, compact, no escapes): classifies each entry
 /// as [`Entries`] does, at scanning speed. `None` when the text has any other shape (the
-/// caller then undoes the marks and runs the serde pass, which decides).
+/// caller then runs the serde pass, which decides); nothing is changed then.
 pub(super) fn fast_read(
     text: &str,
-    ids: &FxHashMap<TaskKey, u32>,
-    outcomes: &[Option<SubmitOutcome>],
-    recs: &mut [TaskRec],
+    ids: &IdTable,
+    best: &[Option<SubmitEvidence>],
+    flags: &mut [TaskFlags],
     classes: &mut Classes,
 ) -> Option<()> {
-    let entries = scan_read(text)?;
-    // Looking the ids up is memory-bound (the id table and the records are far larger than
-    // the caches): done in tight loops, on two threads for a large read, so the misses overlap.
-    let look = |part: &[ReadItem<'_>]| -> Vec<Option<(u32, Option<SubmitOutcome>)>> {
-        part.iter()
-            .map(|e| {
-                let i = *ids.get(&TaskKey::new(e.id))?;
-                Some((i, outcomes[i as usize]))
-            })
-            .collect()
-    };
-    let found = if entries.len() >= 1 << 14 {
-        let (a, b) = entries.split_at(entries.len() / 2);
-        std::thread::scope(|s| {
-            let second = s.spawn(|| look(b));
-            let mut found = look(a);
-            found.extend(
-                second
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-            found
-        })
-    } else {
-        look(&entries)
-    };
-    for &(i, _) in found.iter().flatten() {
-        recs[i as usize].in_read = true;
+    let body = text.strip_prefix(r#"{"tasks":{"#)?;
+    if body == "}}" {
+        return Some(());
     }
-    for (e, f) in entries.iter().zip(&found) {
-        let outcome = f.and_then(|(_, o)| o);
-        if outcome == Some(SubmitOutcome::Ok) && e.state == "done" && e.runs <= 1 {
-            classes.read += 1; // what `Classes::entry` does for an unremarkable entry
-            continue;
-        }
-        let submit = f.and_then(|(i, _)| recs[i as usize].best.as_ref());
-        let st = ReadState {
-            state: Cow::Borrowed(e.state),
-            runs: e.runs,
-        };
-        classes.entry(e.id, st, submit);
+    let view: &[TaskFlags] = flags;
+    let (found, more) = match split(body) {
+        Some((a, b)) if body.len() >= SPLIT_BYTES => std::thread::scope(|s| {
+            let second = s.spawn(|| scan_part(b, true, ids, best, view));
+            let first = scan_part(a, false, ids, best, view);
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let (mut found, mut classes) = first?;
+            let (found_b, classes_b) = second?;
+            found.extend(found_b);
+            classes.merge(classes_b);
+            Some((found, classes))
+        })?,
+        _ => scan_part(body, true, ids, best, view)?,
+    };
+    for i in found {
+        flags[i as usize].set_in_read(true);
     }
+    classes.merge(more);
     Some(())
 }
 
+/// `body` cut in two between entries near its middle: at the first `},"` after the middle.
+/// That sequence can also occur inside a state string (`"state":"x},"`); the halves then do
+/// not scan and the serde pass decides, so a wrong cut costs time, never a wrong result.
+fn split(body: &str) -> Option<(&str, &str)> {
+    let mid = body.len() / 2;
+    let at = mid
+        + body.as_bytes()[mid..]
+            .windows(3)
+            .position(|w| w == b"},\"")?;
+    Some((&body[..=at], &body[at + 2..]))
+}
+
+/// Scans the entries of `part` (separated by commas; the last part ends with the closing
+/// `}}`) and classifies them; returns the numbers of the submitted tasks found, to be marked
+/// as read, and the classes. `None` for any other shape.
+fn scan_part(
+    part: &str,
+    last: bool,
+    ids: &IdTable,
+    best: &[Option<SubmitEvidence>],
+    flags: &[TaskFlags],
+) -> Option<(Vec<u32>, Classes)> {
+    let mut found = Vec::new();
+    let mut classes = Classes::default();
+    let mut group: Vec<(ReadItem<'_>, IdHash)> = Vec::with_capacity(GROUP);
+    let mut classify = |group: &mut Vec<(ReadItem<'_>, IdHash)>| {
+        // Load the slots, then the ids they point at, then look up: three tight passes.
+        let slots = group.iter().fold(0u64, |acc, (_, h)| acc ^ ids.touch(*h));
+        std::hint::black_box(slots);
+        let keys = group.iter().fold(0u8, |acc, (_, h)| {
+            acc ^ ids.candidate(*h).map_or(0, |n| ids.touch_key(n))
+        });
+        std::hint::black_box(keys);
+        for (e, h) in group.drain(..) {
+            let num = ids.get(e.id, h);
+            found.extend(num);
+            let outcome = num.and_then(|i| flags[i as usize].outcome());
+            if outcome == Some(SubmitOutcome::Ok) && e.state == "done" && e.runs <= 1 {
+                classes.read += 1; // what `Classes::entry` does for an unremarkable entry
+                continue;
+            }
+            let submit = num.and_then(|i| best[i as usize].as_ref());
+            let st = ReadState {
+                state: Cow::Borrowed(e.state),
+                runs: e.runs,
+            };
+            classes.entry(e.id, st, submit);
+        }
+    };
+    let mut rest = part;
+    loop {
+        let (e, r) = scan_entry(rest)?;
+        group.push((e, IdHash::of(e.id)));
+        if group.len() == GROUP {
+            classify(&mut group);
+        }
+        if let Some(r) = r.strip_prefix(',') {
+            rest = r;
+        } else if (last && r == "}}") || (!last && r.is_empty()) {
+            classify(&mut group);
+            return Some((found, classes));
+        } else {
+            return None;
+        }
+    }
+}
+
 /// One entry of the final read, borrowed from its text.
+#[derive(Clone, Copy)]
 struct ReadItem<'t> {
     id: &'t str,
     state: &'t str,
     runs: u64,
 }
 
-/// The entries of a final read of the usual shape, in order; `None` for any other shape.
-fn scan_read(text: &str) -> Option<Vec<ReadItem<'_>>> {
-    let mut out = Vec::new();
-    let mut rest = text.strip_prefix(r#"{"tasks":{"#)?;
-    if rest == "}}" {
-        return Some(out);
-    }
-    loop {
-        let (id, r) = plain_str(rest)?;
-        // Both key orders: serde_json's `Value` (sorted keys) writes `runs` first.
-        let (state, runs, r) = if let Some(r) = r.strip_prefix(r#":{"state":"#) {
-            let (state, r) = plain_str(r)?;
-            let (runs, r) = plain_u64(r.strip_prefix(r#","runs":"#)?)?;
-            (state, runs, r)
-        } else {
-            let (runs, r) = plain_u64(r.strip_prefix(r#":{"runs":"#)?)?;
-            let (state, r) = plain_str(r.strip_prefix(r#","state":"#)?)?;
-            (state, runs, r)
-        };
-        let r = r.strip_prefix('}')?;
-        out.push(ReadItem { id, state, runs });
-        if let Some(r) = r.strip_prefix(',') {
-            rest = r;
-        } else {
-            return (r == "}}").then_some(out);
-        }
-    }
-}
-
-/// A `u64` at the start of `s` as serde_json reads one (digits, no leading zero, no
-/// overflow; a fraction or exponent fails later on the next expected byte).
-fn plain_u64(s: &str) -> Option<(u64, &str)> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, r) = s.split_at(digits);
-    if num.is_empty() || (num.len() > 1 && num.starts_with('0')) {
-        return None;
-    }
-    Some((num.parse().ok()?, r))
-}
-
-/// `"S"` at the start of `s` (no escapes): S and what follows.
-fn plain_str(s: &str) -> Option<(&str, &str)> {
-    let s = s.strip_prefix('"')?;
-    let end = s.bytes().position(|c| c == b'"' || c == b'\\')?;
-    if s.as_bytes()[end] != b'"' {
-        return None;
-    }
-    Some((&s[..end], &s[end + 1..]))
+/// The entry `"ID":{"state":"S","runs":N}` (either key order) at the start of `rest`, and
+/// what follows it; `None` for any other shape.
+fn scan_entry(rest: &str) -> Option<(ReadItem<'_>, &str)> {
+    let (id, r) = plain_str(rest)?;
+    // Both key orders: serde_json's `Value` (sorted keys) writes `runs` first.
+    let (state, runs, r) = if let Some(r) = r.strip_prefix(r#":{"state":"#) {
+        let (state, r) = plain_str(r)?;
+        let (runs, r) = plain_u64(r.strip_prefix(r#","runs":"#)?)?;
+        (state, runs, r)
+    } else {
+        let (runs, r) = plain_u64(r.strip_prefix(r#":{"runs":"#)?)?;
+        let (state, r) = plain_str(r.strip_prefix(r#","state":"#)?)?;
+        (state, runs, r)
+    };
+    let r = r.strip_prefix('}')?;
+    Some((ReadItem { id, state, runs }, r))
 }
 
 /// A map key borrowed from the text when it has no escapes (serde's own `Cow` copies).
@@ -137,8 +164,9 @@ pub(super) struct ReadState<'a> {
 /// Decodes the final read's `{"tasks": {ID: {"state", "runs"}}}` in one pass, classifying
 /// each entry as it is parsed instead of building a map of hundreds of thousands of tasks.
 pub(super) struct ReadPass<'c> {
-    pub ids: &'c FxHashMap<TaskKey, u32>,
-    pub recs: &'c mut [TaskRec],
+    pub ids: &'c IdTable,
+    pub best: &'c [Option<SubmitEvidence>],
+    pub flags: &'c mut [TaskFlags],
     pub classes: &'c mut Classes,
 }
 
@@ -159,7 +187,7 @@ impl<'de> serde::de::Visitor<'de> for ReadPass<'_> {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut found = false;
-        let (ids, recs, classes) = (self.ids, self.recs, self.classes);
+        let (ids, best, flags, classes) = (self.ids, self.best, self.flags, self.classes);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key != "tasks" || found {
                 map.next_value::<serde::de::IgnoredAny>()?;
@@ -168,7 +196,8 @@ impl<'de> serde::de::Visitor<'de> for ReadPass<'_> {
             found = true;
             map.next_value_seed(Entries {
                 ids,
-                recs: &mut *recs,
+                best,
+                flags: &mut *flags,
                 classes: &mut *classes,
             })?;
         }
@@ -181,8 +210,9 @@ impl<'de> serde::de::Visitor<'de> for ReadPass<'_> {
 
 /// The `tasks` map itself.
 struct Entries<'c> {
-    ids: &'c FxHashMap<TaskKey, u32>,
-    recs: &'c mut [TaskRec],
+    ids: &'c IdTable,
+    best: &'c [Option<SubmitEvidence>],
+    flags: &'c mut [TaskFlags],
     classes: &'c mut Classes,
 }
 
@@ -204,11 +234,10 @@ impl<'de> serde::de::Visitor<'de> for Entries<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(id)) = map.next_key::<Key<'de>>()? {
             let st: ReadState<'de> = map.next_value()?;
-            let submit = match self.ids.get(&TaskKey::new(&id)) {
-                Some(&i) => {
-                    let rec = &mut self.recs[i as usize];
-                    rec.in_read = true;
-                    rec.best.as_ref()
+            let submit = match self.ids.get(&id, IdHash::of(&id)) {
+                Some(i) => {
+                    self.flags[i as usize].set_in_read(true);
+                    self.best[i as usize].as_ref()
                 }
                 None => None,
             };
