@@ -41,6 +41,19 @@ const MIN_SLOTS: usize = 1 << 16;
 struct Key([u8; INLINE + 1]);
 
 impl Key {
+    /// The stored form of `id`: its bytes zero-padded and its length, or (longer ids) only
+    /// the [`LONG`] mark.
+    fn of(id: &str) -> Key {
+        let mut key = Key([0; INLINE + 1]);
+        if id.len() <= INLINE {
+            key.0[..id.len()].copy_from_slice(id.as_bytes());
+            key.0[INLINE] = id.len() as u8;
+        } else {
+            key.0[INLINE] = LONG;
+        }
+        key
+    }
+
     fn len(&self) -> u8 {
         self.0[INLINE]
     }
@@ -100,10 +113,12 @@ impl IdTable {
         (tag >> (32 - self.bits)) as usize
     }
 
-    fn is(&self, num: u32, id: &str) -> bool {
+    /// Whether `num` is `id`, whose stored form is `key` ([`Key::of`]): for a short id, one
+    /// comparison of two 24-byte arrays (no call to `memcmp`).
+    fn is(&self, num: u32, id: &str, key: &Key) -> bool {
         let k = &self.keys[num as usize];
-        if id.len() <= INLINE {
-            usize::from(k.len()) == id.len() && &k.0[..id.len()] == id.as_bytes()
+        if key.len() != LONG {
+            k.0 == key.0
         } else {
             k.len() == LONG && self.long.get(&num).is_some_and(|l| **l == *id)
         }
@@ -149,7 +164,8 @@ impl IdTable {
 
     /// The number of `id` (whose hash is `h`), if it is in the table.
     pub fn get(&self, id: &str, h: IdHash) -> Option<u32> {
-        self.probe(h).find(|&n| self.is(n, id))
+        let key = Key::of(id);
+        self.probe(h).find(|&n| self.is(n, id, &key))
     }
 
     /// The number of `id` (whose hash is `h`), and whether it was added just now (it is then
@@ -161,6 +177,7 @@ impl IdTable {
             self.grow();
         }
         let tag = h.tag();
+        let key = Key::of(id);
         let mask = self.slots.len() - 1;
         let mut i = self.home(tag);
         loop {
@@ -168,7 +185,7 @@ impl IdTable {
             if s == 0 {
                 break;
             }
-            if slot_tag(s) == tag && self.is(slot_num(s), id) {
+            if slot_tag(s) == tag && self.is(slot_num(s), id, &key) {
                 return (slot_num(s), false);
             }
             i = (i + 1) & mask;
@@ -177,12 +194,7 @@ impl IdTable {
             .ok()
             .filter(|&n| n < u32::MAX)
             .expect("fewer than 2^32 - 1 task ids");
-        let mut key = Key([0; INLINE + 1]);
-        if id.len() <= INLINE {
-            key.0[..id.len()].copy_from_slice(id.as_bytes());
-            key.0[INLINE] = id.len() as u8;
-        } else {
-            key.0[INLINE] = LONG;
+        if key.len() == LONG {
             self.long.insert(num, id.into());
         }
         if self.keys.capacity() == 0 {

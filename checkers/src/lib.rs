@@ -172,8 +172,14 @@ impl Checker {
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
     let reader = HistoryReader::open(path)?;
     let mut checker = Checker::new(opts);
+    let start = std::time::Instant::now();
     let warnings = pipeline::run(reader, &mut checker)?;
-    Ok(checker.finish(warnings))
+    let results = checker.finish(warnings);
+    tracing::debug!(
+        elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+        "checked (final read and verdicts)"
+    );
+    Ok(results)
 }
 
 /// Checks ops already in memory. They are assumed to follow the history rules (as

@@ -23,12 +23,15 @@ use histories::{HistoryError, HistoryReader, OpRef, OpType, Process, ValueRef, W
 
 use crate::Checker;
 
+/// Ops checked as a run, with the task-table slots of the next run loaded meanwhile.
+const RUN: usize = 256;
+
 /// Batches in flight between the threads.
 const DEPTH: usize = 4;
 /// A batch is handed over once its text reaches this size …
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 1 << 18;
 /// … or it holds this many ops.
-const BATCH_OPS: usize = 1 << 14;
+const BATCH_OPS: usize = 1 << 12;
 
 /// One op of a batch: the fixed fields, and where its strings are in the batch text. They
 /// follow each other from `at`: `f`, then the value, node and error when present (lengths
@@ -99,9 +102,10 @@ impl Batch {
         self.recs.clear();
     }
 
-    fn ops(&self) -> impl Iterator<Item = OpRef<'_>> {
+    /// The ops of `recs` (a run of this batch's records).
+    fn ops<'b>(&'b self, recs: &'b [Rec]) -> impl Iterator<Item = OpRef<'b>> {
         let t = self.text.as_str();
-        self.recs.iter().map(move |r| {
+        recs.iter().map(move |r| {
             let mut at = r.at;
             let mut next = |i: usize| {
                 let len = r.lens[i];
@@ -131,11 +135,12 @@ impl Batch {
 
 /// Reads every op of `reader` on a second thread and feeds them, in order, to `checker` on
 /// this one. Returns the reader's first error (after `checker` has seen every op before it),
-/// or its warnings.
+/// or its warnings. Logs (debug) when the reader finished and when the checker caught up.
 pub(crate) fn run<R: BufRead + Send>(
     mut reader: HistoryReader<R>,
     checker: &mut Checker,
 ) -> Result<Vec<Warning>, HistoryError> {
+    let start = std::time::Instant::now();
     let (tx, rx) = mpsc::sync_channel::<Batch>(DEPTH);
     let (back_tx, back_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
@@ -160,22 +165,45 @@ pub(crate) fn run<R: BufRead + Send>(
             if !batch.recs.is_empty() {
                 let _ = tx.send(batch);
             }
+            tracing::debug!(
+                elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+                lines = reader.lines_read(),
+                "history read and parsed"
+            );
             outcome.map(|()| reader.warnings().to_vec())
         });
         let mut hashes = Vec::new();
         while let Some(mut batch) = next_batch(&rx) {
-            // First load what the batch will touch (the loads overlap), then check it.
-            hashes.clear();
-            hashes.extend(batch.ops().filter_map(|op| checker.touch_hash(&op)));
-            checker.touch(&hashes);
+            // In runs of ops: first load the task-table slots the next run will touch (the
+            // loads overlap), then check this run, whose slots were loaded one run ago. One run
+            // ahead, not the whole batch: a batch's worth of slots would be out of the cache
+            // again by the time they are used.
             checker.begin_batch(&batch.text);
-            for op in batch.ops() {
-                checker.observe(&op);
+            let mut touch = |recs: &[Rec], checker: &Checker| {
+                hashes.clear();
+                hashes.extend(batch.ops(recs).filter_map(|op| checker.touch_hash(&op)));
+                checker.touch(&hashes);
+            };
+            let mut runs = batch.recs.chunks(RUN).peekable();
+            if let Some(first) = runs.peek() {
+                touch(first, checker);
+            }
+            while let Some(run) = runs.next() {
+                if let Some(next) = runs.peek() {
+                    touch(next, checker);
+                }
+                for op in batch.ops(run) {
+                    checker.observe(&op);
+                }
             }
             checker.end_batch(&mut batch.text);
             batch.clear();
             let _ = back_tx.send(batch);
         }
+        tracing::debug!(
+            elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+            "every op observed"
+        );
         producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -196,7 +224,11 @@ fn next_batch(rx: &mpsc::Receiver<Batch>) -> Option<Batch> {
         match rx.try_recv() {
             Ok(b) => return Some(b),
             Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL => {
+                // Yield, not only spin: when the machine is busy and the reader thread waits
+                // for this very core, polling must not keep it from running.
+                std::thread::yield_now();
+            }
             Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
         }
     }

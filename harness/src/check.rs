@@ -61,6 +61,11 @@ pub struct CheckArgs {
 
 /// Runs `gauntlet check`.
 pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
+    // Only when asked (`GAUNTLET_LOG=checkers=debug` gives the pipeline's phase times): the
+    // reader's warnings are part of the printed result already.
+    if std::env::var_os("GAUNTLET_LOG").is_some() {
+        crate::run::init_tracing();
+    }
     let opts = CheckOptions {
         exactly_once: args.exactly_once,
         ..CheckOptions::default()

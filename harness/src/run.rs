@@ -88,7 +88,8 @@ pub fn enter_sandbox(net: NetMode) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `GAUNTLET_LOG` (default `warn`).
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAUNTLET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
