@@ -154,15 +154,34 @@ impl Checker {
 
     /// The results; `warnings` are the reader's (see [`HistoryReader::warnings`]).
     pub fn finish(self, warnings: Vec<Warning>) -> Results {
-        Results::new(
-            self.ops,
-            warnings,
-            self.stats.finish(),
-            self.tasks.finish(&self.opts),
-            self.locks.finish(&self.opts),
-        )
+        let Checker {
+            opts,
+            ops,
+            stats,
+            tasks,
+            locks,
+        } = self;
+        // The locks' sweep runs beside the tasks' final read when both have work enough to
+        // be worth a thread (the end of a check is time after the last line is read).
+        let (tasks, locks) = if locks.holds() >= PARALLEL_FINISH && tasks.len() >= PARALLEL_FINISH {
+            std::thread::scope(|s| {
+                let locks = s.spawn(|| locks.finish(&opts));
+                let tasks = tasks.finish(&opts);
+                let locks = locks
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (tasks, locks)
+            })
+        } else {
+            (tasks.finish(&opts), locks.finish(&opts))
+        };
+        Results::new(ops, warnings, stats.finish(), tasks, locks)
     }
 }
+
+/// Lock holds and task ids from which [`Checker::finish`] runs the two checkers' ends on two
+/// threads.
+const PARALLEL_FINISH: usize = 1 << 14;
 
 /// Checks a history file, streaming it. A malformed history is an `Err` naming the file and
 /// line; a history with anomalies is `Ok` with an invalid verdict.

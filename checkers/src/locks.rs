@@ -171,6 +171,11 @@ pub(crate) struct LocksChecker {
 }
 
 impl LocksChecker {
+    /// Lock holds recorded so far.
+    pub fn holds(&self) -> usize {
+        self.locks.iter().map(|l| l.holds.len()).sum()
+    }
+
     pub fn observe(&mut self, op: &OpRef<'_>) {
         let f: &str = &op.f;
         if f != ACQUIRE && f != RELEASE {

@@ -306,6 +306,11 @@ impl TasksChecker {
         }
     }
 
+    /// Task ids seen so far.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
     /// Ops with text in `text` follow (the pipeline's batch; see [`ReadText::InBatch`]).
     pub fn begin_batch(&mut self, text: &str) {
         let base = text.as_ptr() as usize;

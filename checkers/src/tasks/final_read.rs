@@ -3,6 +3,7 @@
 //! hundreds of thousands of tasks.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 use serde::Deserialize;
 
@@ -79,18 +80,22 @@ fn scan_part(
     best: &[Option<SubmitEvidence>],
     flags: &[TaskFlags],
 ) -> Option<(Vec<u32>, Classes)> {
-    let mut found = Vec::new();
+    type Group<'t> = Vec<(ReadItem<'t>, IdHash)>;
+    let mut found = Vec::with_capacity(part.len() / 32);
     let mut classes = Classes::default();
-    let mut group: Vec<(ReadItem<'_>, IdHash)> = Vec::with_capacity(GROUP);
-    let mut classify = |group: &mut Vec<(ReadItem<'_>, IdHash)>| {
-        // Load the slots, then the ids they point at, then look up: three tight passes.
-        let slots = group.iter().fold(0u64, |acc, (_, h)| acc ^ ids.touch(*h));
-        std::hint::black_box(slots);
-        let keys = group.iter().fold(0u8, |acc, (_, h)| {
+    // A software pipeline over groups of entries, so the misses of three groups are in
+    // flight together: a new group's table slots are loaded, the previous group's ids (the
+    // slots point at them) are loaded, and the group before that is looked up from cache.
+    let touch_slots = |g: &Group<'_>| {
+        std::hint::black_box(g.iter().fold(0u64, |acc, (_, h)| acc ^ ids.touch(*h)));
+    };
+    let touch_keys = |g: &Group<'_>| {
+        std::hint::black_box(g.iter().fold(0u8, |acc, (_, h)| {
             acc ^ ids.candidate(*h).map_or(0, |n| ids.touch_key(n))
-        });
-        std::hint::black_box(keys);
-        for (e, h) in group.drain(..) {
+        }));
+    };
+    let mut classify = |g: Group<'_>| {
+        for (e, h) in g {
             let num = ids.get(e.id, h);
             found.extend(num);
             let outcome = num.and_then(|i| flags[i as usize].outcome());
@@ -106,20 +111,38 @@ fn scan_part(
             classes.entry(e.id, st, submit);
         }
     };
+    let mut in_flight: VecDeque<Group<'_>> = VecDeque::with_capacity(3);
+    let mut group: Group<'_> = Vec::with_capacity(GROUP);
     let mut rest = part;
     loop {
         let (e, r) = scan_entry(rest)?;
         group.push((e, IdHash::of(e.id)));
-        if group.len() == GROUP {
-            classify(&mut group);
-        }
-        if let Some(r) = r.strip_prefix(',') {
+        let end = if let Some(r) = r.strip_prefix(',') {
             rest = r;
+            false
         } else if (last && r == "}}") || (!last && r.is_empty()) {
-            classify(&mut group);
-            return Some((found, classes));
+            true
         } else {
             return None;
+        };
+        if group.len() == GROUP || end {
+            touch_slots(&group);
+            if let Some(previous) = in_flight.back() {
+                touch_keys(previous);
+            }
+            in_flight.push_back(std::mem::replace(&mut group, Vec::with_capacity(GROUP)));
+            if in_flight.len() == 3 {
+                classify(in_flight.pop_front().unwrap_or_default());
+            }
+        }
+        if end {
+            if let Some(newest) = in_flight.back() {
+                touch_keys(newest);
+            }
+            for g in in_flight {
+                classify(g);
+            }
+            return Some((found, classes));
         }
     }
 }
