@@ -19,7 +19,12 @@ use std::borrow::Cow;
 use std::io::BufRead;
 use std::sync::mpsc;
 
-use histories::{HistoryError, HistoryReader, OpRef, OpType, Process, ValueRef, Warning};
+use std::path::Path;
+
+use histories::{
+    HistoryError, HistoryReader, Location, OpHead, OpRef, OpType, Process, Validator, ValueRef,
+    Warning,
+};
 
 use crate::Checker;
 
@@ -37,6 +42,8 @@ const BATCH_OPS: usize = 1 << 12;
 /// follow each other from `at`: `f`, then the value, node and error when present (lengths
 /// [`ABSENT`] when absent). Kept small: the reader thread writes one per op.
 struct Rec {
+    /// The line of the file it was read from (for the sequence rules' errors).
+    line: u64,
     index: u64,
     time: u64,
     process: Process,
@@ -84,6 +91,7 @@ impl Batch {
             self.put(op.error.as_deref()),
         ];
         self.recs.push(Rec {
+            line: 0, // set by the reader loop once `op` is no longer borrowed
             index: op.index,
             time: op.time,
             process: op.process,
@@ -104,6 +112,11 @@ impl Batch {
 
     /// The ops of `recs` (a run of this batch's records).
     fn ops<'b>(&'b self, recs: &'b [Rec]) -> impl Iterator<Item = OpRef<'b>> {
+        self.lines(recs).map(|(_, op)| op)
+    }
+
+    /// The ops of `recs` with their line numbers.
+    fn lines<'b>(&'b self, recs: &'b [Rec]) -> impl Iterator<Item = (u64, OpRef<'b>)> {
         let t = self.text.as_str();
         recs.iter().map(move |r| {
             let mut at = r.at;
@@ -119,7 +132,7 @@ impl Batch {
             let value = next(1).map_or(ValueRef::Null, ValueRef::Text);
             let node = next(2).map(Cow::Borrowed);
             let error = next(3).map(Cow::Borrowed);
-            OpRef {
+            let op = OpRef {
                 index: r.index,
                 time: r.time,
                 process: r.process,
@@ -128,19 +141,27 @@ impl Batch {
                 value,
                 node,
                 error,
-            }
+            };
+            (r.line, op)
         })
     }
 }
 
 /// Reads every op of `reader` on a second thread and feeds them, in order, to `checker` on
-/// this one. Returns the reader's first error (after `checker` has seen every op before it),
-/// or its warnings. Logs (debug) when the reader finished and when the checker caught up.
+/// this one. Returns the history's first error (after `checker` has seen every op before it),
+/// or the reader's warnings: the same as [`HistoryReader::next_ref`] would give.
+///
+/// The work is split so the reading thread, the one that takes longer, does less: it reads
+/// and parses; this thread applies the sequence rules ([`Validator`]) and checks. Logs
+/// (debug) when the reader finished and when the checker caught up.
 pub(crate) fn run<R: BufRead + Send>(
-    mut reader: HistoryReader<R>,
+    reader: HistoryReader<R>,
     checker: &mut Checker,
 ) -> Result<Vec<Warning>, HistoryError> {
     let start = std::time::Instant::now();
+    let path = reader.path().map(Path::to_path_buf);
+    let mut reader = reader.unvalidated();
+    let mut validator = Validator::new();
     let (tx, rx) = mpsc::sync_channel::<Batch>(DEPTH);
     let (back_tx, back_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
@@ -154,6 +175,9 @@ pub(crate) fn run<R: BufRead + Send>(
                         outcome = Err(e);
                         break;
                     }
+                }
+                if let Some(rec) = batch.recs.last_mut() {
+                    rec.line = reader.lines_read();
                 }
                 if batch.full() {
                     let next = back_rx.try_recv().unwrap_or_default();
@@ -173,7 +197,8 @@ pub(crate) fn run<R: BufRead + Send>(
             outcome.map(|()| reader.warnings().to_vec())
         });
         let mut hashes = Vec::new();
-        while let Some(mut batch) = next_batch(&rx) {
+        let mut invalid = None;
+        'batches: while let Some(mut batch) = next_batch(&rx) {
             // In runs of ops: first load the task-table slots the next run will touch (the
             // loads overlap), then check this run, whose slots were loaded one run ago. One run
             // ahead, not the whole batch: a batch's worth of slots would be out of the cache
@@ -192,7 +217,22 @@ pub(crate) fn run<R: BufRead + Send>(
                 if let Some(next) = runs.peek() {
                     touch(next, checker);
                 }
-                for op in batch.ops(run) {
+                for (line, op) in batch.lines(run) {
+                    let head = OpHead {
+                        index: op.index,
+                        time: op.time,
+                        process: op.process,
+                        kind: op.kind,
+                        f: &op.f,
+                    };
+                    let at = || Location {
+                        path: path.clone(),
+                        line,
+                    };
+                    if let Err(e) = validator.observe(&head, at) {
+                        invalid = Some(e);
+                        break 'batches;
+                    }
                     checker.observe(&op);
                 }
             }
@@ -204,9 +244,17 @@ pub(crate) fn run<R: BufRead + Send>(
             elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
             "every op observed"
         );
-        producer
+        // An op that breaks the sequence rules ends the history here: every op before it
+        // has been checked, and the reader (stopped by the closed channel) read no further
+        // than a line after it, so its own error, if any, comes later in the file.
+        drop(rx);
+        let read = producer
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match invalid {
+            Some(e) => Err(e),
+            None => read,
+        }
     })
 }
 

@@ -129,3 +129,40 @@ fn a_large_final_read_gives_the_same_results_through_the_pipeline() {
     assert_eq!(counts["unexpected"], 1, "{counts}");
     assert_eq!(counts["read"], n - 12 + 1, "{counts}");
 }
+
+#[test]
+fn the_first_error_in_the_file_wins_across_the_pipeline_threads() {
+    // Proves that with the sequence rules applied on the checking thread and parsing on the
+    // reading thread, the error reported is still the first in the file, with its line:
+    // here a time going backwards (a sequence rule) before a line that is not JSON.
+    let mut text = String::new();
+    for i in 0..20_000u64 {
+        let time = if i == 15_000 { 5 } else { i * 10 };
+        text.push_str(&format!(
+            r#"{{"index":{i},"time":{time},"process":{},"type":"invoke","f":"noop"}}"#,
+            i
+        ));
+        text.push('\n');
+        if i == 17_000 {
+            text.push_str("not json\n");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let piped = check_file(&path, &CheckOptions::default()).unwrap_err();
+    let mut reader = HistoryReader::open(&path).unwrap();
+    let sequential = loop {
+        match reader.next_ref() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the history has errors"),
+        }
+    };
+    assert_eq!(piped.to_string(), sequential.to_string());
+    assert!(
+        matches!(piped, histories::HistoryError::TimeBackwards { .. }),
+        "{piped}"
+    );
+    assert!(piped.to_string().contains(":15001:"), "{piped}");
+}

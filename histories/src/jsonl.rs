@@ -57,6 +57,8 @@ pub struct HistoryReader<R: BufRead> {
     buf: Vec<u8>,
     line: u64,
     validator: Validator,
+    /// Whether [`Self::next_ref`] applies the sequence rules (see [`Self::unvalidated`]).
+    validate: bool,
     done: bool,
     warnings: Vec<Warning>,
 }
@@ -82,6 +84,7 @@ impl<R: BufRead> HistoryReader<R> {
             buf: Vec::with_capacity(256),
             line: 0,
             validator: Validator::new(),
+            validate: true,
             done: false,
             warnings: Vec::new(),
         }
@@ -90,6 +93,15 @@ impl<R: BufRead> HistoryReader<R> {
     /// Names the file in errors and warnings.
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
+        self
+    }
+
+    /// Leaves the sequence rules ([`Validator`]: index order, time order, pairing) to the
+    /// caller, who must apply them to every op, in order, naming [`Self::lines_read`] as the
+    /// line. The checkers' two-thread pipeline does so on its checking thread, so that the
+    /// reading thread only reads and parses.
+    pub fn unvalidated(mut self) -> Self {
+        self.validate = false;
         self
     }
 
@@ -133,6 +145,7 @@ impl<R: BufRead> HistoryReader<R> {
             line: self.line,
         };
         match parse_line(&self.buf, at) {
+            Ok(raw) if !self.validate => Some(Ok(raw)),
             Ok(raw) => {
                 let head = OpHead {
                     index: raw.index,
