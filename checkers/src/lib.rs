@@ -125,15 +125,11 @@ impl Checker {
     }
 
     /// The hash of the task id that observing `op` will insert, if any. [`check_file`]
-    /// collects these for a whole batch of ops and passes them to [`Checker::touch`] before
-    /// observing the batch, so that the cache misses of the task table (far larger than the
-    /// caches in a long history) overlap instead of coming one after another.
+    /// collects these for the next run of ops and passes them to [`Checker::touch`] while it
+    /// observes the current run, so that the cache misses of the task table (far larger than
+    /// the caches in a long history) overlap instead of coming one after another.
     pub(crate) fn touch_hash(&self, op: &OpRef<'_>) -> Option<IdHash> {
-        if op.f == tasks::SUBMIT {
-            self.tasks.touch_hash(op)
-        } else {
-            None
-        }
+        self.tasks.touch_hash(op)
     }
 
     /// Ops whose strings are in `text` (a batch of the pipeline) are observed next, up to

@@ -12,8 +12,8 @@
 //!
 //! What the measurements taught (each cost the reader thread tens of milliseconds in a
 //! 0.3-second check): the checking thread polls for the next batch briefly before it sleeps
-//! (see [`next_batch`]), and it loads the task-table slots of a whole batch before observing
-//! it ([`Checker::touch`]).
+//! (see [`next_batch`]), and it loads the task-table slots of the next run of ops while it
+//! checks the current one ([`Checker::touch`]).
 
 use std::borrow::Cow;
 use std::io::BufRead;

@@ -161,26 +161,11 @@ fn linearizable(
     }
 }
 
-/// [`checkers::linearizable::suggest_model`] from the stats checker's counts: the model the
-/// client invokes' `f`s suggest (`read`/`write`/`cas`: a cas register; `txn`: a
-/// multi-register), `None` when they are mixed or anything else.
+/// [`checkers::linearizable::suggest_model`] from the stats checker's counts: the `f`s that
+/// clients invoked.
 fn suggest_from_stats(results: &Results) -> Option<ModelKind> {
-    let mut kind = None;
-    for (f, s) in &results.stats.by_f {
-        if s.invoke == 0 {
-            continue;
-        }
-        let k = match f.as_str() {
-            "read" | "write" | "cas" => ModelKind::CasRegister,
-            "txn" => ModelKind::MultiRegister,
-            _ => return None,
-        };
-        if kind.is_some_and(|prev| prev != k) {
-            return None;
-        }
-        kind = Some(k);
-    }
-    kind
+    let invoked = results.stats.by_f.iter().filter(|(_, s)| s.invoke > 0);
+    checkers::linearizable::suggest_model_for(invoked.map(|(f, _)| f.as_str()))
 }
 
 /// Keeps only the chosen checkers' results and recomputes the verdict.

@@ -120,12 +120,16 @@ impl FromStr for ModelKind {
 /// `cas-register` for read/write/cas, `multi-register` for txn. `None` otherwise (a mutex
 /// history must be asked for explicitly: acquire/release is also the locks checker's domain).
 pub fn suggest_model(ops: &[Op]) -> Option<ModelKind> {
-    let mut fs = ops
-        .iter()
-        .filter(|o| o.process != Process::Nemesis && o.kind == OpType::Invoke)
-        .map(|o| o.f.as_str())
-        .peekable();
-    fs.peek()?;
+    suggest_model_for(
+        ops.iter()
+            .filter(|o| o.process != Process::Nemesis && o.kind == OpType::Invoke)
+            .map(|o| o.f.as_str()),
+    )
+}
+
+/// [`suggest_model`] from the `f`s of the client invokes alone (repeats allowed), for a
+/// caller that has counted them already (`gauntlet check` uses the stats checker's counts).
+pub fn suggest_model_for<'a>(fs: impl IntoIterator<Item = &'a str>) -> Option<ModelKind> {
     let mut kind = None;
     for f in fs {
         let k = match f {
