@@ -52,6 +52,10 @@ fn owner_of(pid: u32) -> Option<(u32, u64)> {
 }
 
 /// Sandbox processes whose controller (pid + start time) no longer exists.
+///
+/// A process caught in the middle of an exec shows an empty environment (the kernel
+/// records where the new one lies only late in the exec), so it is not seen this time; a
+/// leftover from a crashed run is long past its exec, and the next clean finds any other.
 pub fn orphans() -> Result<Vec<u32>> {
     let me = std::process::id();
     let mut out = Vec::new();

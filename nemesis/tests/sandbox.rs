@@ -508,6 +508,26 @@ fn loopback_mode_kills_and_pauses_but_refuses_partitions() {
     }
 }
 
+/// Waits up to 10 s until `/proc/PID/environ` shows `var`.
+fn wait_for_env(pid: u32, var: &str) {
+    let needle = format!("{var}=");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env
+            .split(|b| *b == 0)
+            .any(|e| e.starts_with(needle.as_bytes()))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid}: {var} not in its environment after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// `clean` kills a process whose controller is gone, leaves others alone, and a second run
 /// has nothing left to do.
 #[test]
@@ -521,6 +541,11 @@ fn clean_kills_orphans_and_is_idempotent() {
         .spawn()
         .unwrap();
     let mut innocent = Command::new("sleep").arg("30").spawn().unwrap();
+    // `spawn` returns once the child's exec has switched address spaces, which is before
+    // the kernel records where the new environment lies: until then /proc/PID/environ
+    // reads empty. Wait (bounded) until the owner tag is visible, as it is for any node
+    // that outlived its controller.
+    wait_for_env(orphan.id(), nemesis::process::OWNER_ENV);
     let first = nemesis::clean::clean().unwrap();
     assert!(first.killed.contains(&orphan.id()), "{first:?}");
     assert!(!first.killed.contains(&innocent.id()), "{first:?}");
