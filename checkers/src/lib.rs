@@ -37,6 +37,7 @@
 //! assert_eq!(results.tasks.unwrap().lost[0].task, "t1");
 //! ```
 
+mod chunks;
 pub mod compose;
 pub mod evidence;
 mod flat;
@@ -182,19 +183,28 @@ const PARALLEL_FINISH: usize = 1 << 14;
 /// Checks a history file, streaming it. A malformed history is an `Err` naming the file and
 /// line; a history with anomalies is `Ok` with an invalid verdict.
 ///
-/// The file is read and parsed on a second thread while this one checks (see [`pipeline`]);
-/// the results are the same as feeding [`HistoryReader::next_ref`]'s ops to a [`Checker`].
+/// The file is read on a second thread and parsed on both while this one checks (see
+/// [`pipeline`]); the results are the same as feeding [`HistoryReader::next_ref`]'s ops to a
+/// [`Checker`].
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
-    let reader = HistoryReader::open(path)?;
+    let file = open(path)?;
     let mut checker = Checker::new(opts);
     let start = std::time::Instant::now();
-    let warnings = pipeline::run(reader, &mut checker)?;
+    let warnings = pipeline::run(file, Some(path), &mut checker)?;
     let results = checker.finish(warnings);
     tracing::debug!(
         elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
         "checked (final read and verdicts)"
     );
     Ok(results)
+}
+
+/// Opens a history file, with the reader's error when it cannot be.
+fn open(path: &Path) -> Result<std::fs::File, HistoryError> {
+    std::fs::File::open(path).map_err(|source| HistoryError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Checks ops already in memory. They are assumed to follow the history rules (as
@@ -209,8 +219,10 @@ pub fn check_ops(ops: impl IntoIterator<Item = Op>, opts: &CheckOptions) -> Resu
 }
 
 /// Reads and parses every op of a history (validated, values left as raw JSON: what the
-/// checkers start from) without checking it; returns the number of ops. The baseline of the
-/// benchmark in docs/performance-check.md.
+/// checkers start from) without checking it, on one thread; returns the number of ops. The
+/// baseline of the benchmark in docs/performance-check.md: [`HistoryReader`], the fastest
+/// single-threaded reader here (the chunked reading of [`check_file`] measured a little
+/// slower on one thread; it pays off only when two threads share the parsing).
 pub fn parse_file(path: &Path) -> Result<u64, HistoryError> {
     let mut reader = HistoryReader::open(path)?;
     let mut n = 0;

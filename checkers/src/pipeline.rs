@@ -1,283 +1,371 @@
-//! Reading and checking on two cores: a reader thread reads, parses and validates the history
-//! (exactly as [`HistoryReader`] does on its own) and hands the ops over in batches; the
-//! calling thread runs the checkers on them. The end-to-end time then approaches the time of
-//! reading alone (the issue-2 benchmark, docs/performance-check.md).
+//! Reading and checking on two cores. A reader thread reads the history in chunks of whole
+//! lines ([`crate::chunks`]); both threads parse chunks, whichever is free; the calling
+//! thread checks the parsed chunks in file order, applying the sequence rules
+//! ([`Validator`]) as it goes. The end-to-end time then approaches half the time of reading,
+//! parsing and checking on one core (the issue-2 benchmark, docs/performance-check.md).
 //!
-//! A batch copies each op's strings (`f`, value text, node, error) into one text buffer, so it
-//! owns its data and can cross threads; batches are recycled, and at most [`DEPTH`] are in
-//! flight, so memory stays bounded (one batch holds at least one op, so a single huge line,
-//! such as the final read, ends the batch it is in). A checker may keep a batch's text
-//! instead of copying out of it ([`Checker::end_batch`]): the tasks checker does so for a
-//! large final read.
+//! The chunks wait in a queue of at most [`DEPTH`], so memory stays bounded. The checking
+//! thread takes the front chunk when it is parsed, and parses it itself when nobody has yet;
+//! when the reader is parsing it, the checker parses a later one meanwhile. The reader keeps
+//! the queue full and parses the oldest chunk nobody has taken. So the work balances itself:
+//! whichever thread has less to do parses more.
 //!
-//! What the measurements taught (each cost the reader thread tens of milliseconds in a
-//! 0.3-second check): the checking thread polls for the next batch briefly before it sleeps
-//! (see [`next_batch`]), and it loads the task-table slots of the next run of ops while it
-//! checks the current one ([`Checker::touch`]).
+//! A checker may keep a chunk's text instead of copying out of it ([`Checker::end_batch`]):
+//! the tasks checker does so for a large final read.
+//!
+//! What the measurements taught (each cost tens of milliseconds in a 0.3-second check): a
+//! thread that finds nothing to do polls briefly before it sleeps ([`Shared::wait`]), and
+//! the checker loads the task-table slots of the next run of ops while it checks the
+//! current one ([`Checker::touch`]).
 
-use std::borrow::Cow;
-use std::io::BufRead;
-use std::sync::mpsc;
-
+use std::collections::VecDeque;
+use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use histories::{
-    HistoryError, HistoryReader, Location, OpHead, OpRef, OpType, Process, Validator, ValueRef,
-    Warning,
-};
+use histories::{HistoryError, Location, OpHead, Validator, Warning};
 
+use crate::chunks::{Chunk, ChunkReader, Ending};
 use crate::Checker;
 
 /// Ops checked as a run, with the task-table slots of the next run loaded meanwhile.
 const RUN: usize = 256;
 
-/// Batches in flight between the threads.
-const DEPTH: usize = 4;
-/// A batch is handed over once its text reaches this size …
-const BATCH_BYTES: usize = 1 << 18;
-/// … or it holds this many ops.
-const BATCH_OPS: usize = 1 << 12;
+/// Chunks in the queue (read, being parsed, or parsed and waiting to be checked).
+const DEPTH: usize = 8;
 
-/// One op of a batch: the fixed fields, and where its strings are in the batch text. They
-/// follow each other from `at`: `f`, then the value, node and error when present (lengths
-/// [`ABSENT`] when absent). Kept small: the reader thread writes one per op.
-struct Rec {
-    /// The line of the file it was read from (for the sequence rules' errors).
-    line: u64,
-    index: u64,
-    time: u64,
-    process: Process,
-    kind: OpType,
-    at: usize,
-    lens: [usize; 4],
+/// How long a thread with nothing to do polls before it sleeps.
+const POLL: Duration = Duration::from_millis(2);
+
+/// A queued chunk.
+enum Slot {
+    /// Read, not parsed.
+    Raw(Chunk),
+    /// Being parsed by one of the threads.
+    Busy,
+    /// Parsed, waiting to be checked.
+    Parsed(Chunk),
 }
 
-/// The length of an absent string in [`Rec::lens`].
-const ABSENT: usize = usize::MAX;
-
-/// Ops read by the reader thread, owning their strings.
-#[derive(Default)]
-struct Batch {
-    text: String,
-    recs: Vec<Rec>,
+struct Queue {
+    /// In file order; the front is the next to check.
+    slots: VecDeque<Slot>,
+    /// The number in the file of `slots[0]` (chunks counted from 0).
+    front: u64,
+    /// The reader has read the whole file: no more slots will come.
+    read_all: bool,
+    /// The checker has stopped (an error in the history, or a panic): the reader stops too.
+    stop: bool,
+    /// Checked chunks, for the reader to reuse.
+    free: Vec<Chunk>,
+    /// Threads asleep on [`Shared::changed`].
+    sleeping: u32,
+    /// The reader thread panicked (the checker stops; the panic reaches the caller).
+    reader_panicked: bool,
 }
 
-impl Batch {
-    fn put(&mut self, s: Option<&str>) -> usize {
-        match s {
-            Some(s) => {
-                self.text.push_str(s);
-                s.len()
-            }
-            None => ABSENT,
+struct Shared {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+    /// Counts the changes to the queue, so a polling thread sees them without the lock.
+    generation: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves a queue that is still consistent (every
+        // change is a single assignment), and the panic itself reaches the caller.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells a waiting thread that the queue changed (the guard proves the lock is held).
+    fn changed(&self, q: &MutexGuard<'_, Queue>) {
+        self.generation.fetch_add(1, Ordering::Release);
+        if q.sleeping > 0 {
+            self.changed.notify_all();
         }
     }
 
-    fn push(&mut self, op: &OpRef<'_>) {
-        let at = self.text.len();
-        let json;
-        let value = match op.value {
-            ValueRef::Null => None,
-            ValueRef::Json(v) => {
-                json = v.to_string();
-                Some(json.as_str())
+    /// Waits until the queue changes. Polls for [`POLL`] first: the change is usually near
+    /// (a chunk's parse), and a sleep means a wake-up by the other thread for nearly every
+    /// chunk, each an inter-processor interrupt, and a chance for the scheduler to wake the
+    /// sleeper on the other thread's core.
+    fn wait<'a>(&'a self, q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        let seen = self.generation.load(Ordering::Acquire);
+        drop(q);
+        let start = Instant::now();
+        while start.elapsed() < POLL {
+            if self.generation.load(Ordering::Acquire) != seen {
+                return self.lock();
             }
-            other => other.text(),
-        };
-        let lens = [
-            self.put(Some(&op.f)),
-            self.put(value),
-            self.put(op.node.as_deref()),
-            self.put(op.error.as_deref()),
-        ];
-        self.recs.push(Rec {
-            line: 0, // set by the reader loop once `op` is no longer borrowed
-            index: op.index,
-            time: op.time,
-            process: op.process,
-            kind: op.kind,
-            at,
-            lens,
-        });
+            // Yield, not only spin: on a busy machine the other thread may wait for this
+            // very core.
+            std::thread::yield_now();
+        }
+        let mut q = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen {
+            return q;
+        }
+        q.sleeping += 1;
+        let mut q = self
+            .changed
+            .wait_while(q, |_| self.generation.load(Ordering::Acquire) == seen)
+            .unwrap_or_else(|e| e.into_inner());
+        q.sleeping -= 1;
+        q
     }
 
-    fn full(&self) -> bool {
-        self.text.len() >= BATCH_BYTES || self.recs.len() >= BATCH_OPS
+    /// Takes the oldest chunk nobody has taken, leaving [`Slot::Busy`]; with its number.
+    fn take_raw(q: &mut Queue) -> Option<(u64, Chunk)> {
+        let i = q.slots.iter().position(|s| matches!(s, Slot::Raw(_)))?;
+        match std::mem::replace(&mut q.slots[i], Slot::Busy) {
+            Slot::Raw(c) => Some((q.front + i as u64, c)),
+            _ => None,
+        }
     }
 
-    fn clear(&mut self) {
-        self.text.clear();
-        self.recs.clear();
-    }
-
-    /// The ops of `recs` (a run of this batch's records).
-    fn ops<'b>(&'b self, recs: &'b [Rec]) -> impl Iterator<Item = OpRef<'b>> {
-        self.lines(recs).map(|(_, op)| op)
-    }
-
-    /// The ops of `recs` with their line numbers.
-    fn lines<'b>(&'b self, recs: &'b [Rec]) -> impl Iterator<Item = (u64, OpRef<'b>)> {
-        let t = self.text.as_str();
-        recs.iter().map(move |r| {
-            let mut at = r.at;
-            let mut next = |i: usize| {
-                let len = r.lens[i];
-                (len != ABSENT).then(|| {
-                    let s = &t[at..at + len];
-                    at += len;
-                    s
-                })
-            };
-            let f = next(0).unwrap_or_default();
-            let value = next(1).map_or(ValueRef::Null, ValueRef::Text);
-            let node = next(2).map(Cow::Borrowed);
-            let error = next(3).map(Cow::Borrowed);
-            let op = OpRef {
-                index: r.index,
-                time: r.time,
-                process: r.process,
-                kind: r.kind,
-                f: Cow::Borrowed(f),
-                value,
-                node,
-                error,
-            };
-            (r.line, op)
-        })
+    /// Parses a chunk taken by [`Shared::take_raw`] and puts it back, parsed.
+    fn parse_taken<'a>(
+        &'a self,
+        q: MutexGuard<'a, Queue>,
+        number: u64,
+        mut chunk: Chunk,
+    ) -> MutexGuard<'a, Queue> {
+        drop(q);
+        chunk.parse();
+        let mut q = self.lock();
+        let i = number.wrapping_sub(q.front) as usize;
+        if let Some(slot) = q.slots.get_mut(i) {
+            *slot = Slot::Parsed(chunk);
+        }
+        self.changed(&q);
+        q
     }
 }
 
-/// Reads every op of `reader` on a second thread and feeds them, in order, to `checker` on
-/// this one. Returns the history's first error (after `checker` has seen every op before it),
-/// or the reader's warnings: the same as [`HistoryReader::next_ref`] would give.
-///
-/// The work is split so the reading thread, the one that takes longer, does less: it reads
-/// and parses; this thread applies the sequence rules ([`Validator`]) and checks. Logs
-/// (debug) when the reader finished and when the checker caught up.
-pub(crate) fn run<R: BufRead + Send>(
-    reader: HistoryReader<R>,
+/// Reads every op of `src` (a history file; `path` names it in errors) on a second thread
+/// and feeds them, in order, to `checker` on this one. Returns the history's first error
+/// (after `checker` has seen every op before it), or the reader's warnings: the same as
+/// [`histories::HistoryReader::next_ref`] would give.
+pub(crate) fn run<R: Read + Send>(
+    src: R,
+    path: Option<&Path>,
     checker: &mut Checker,
 ) -> Result<Vec<Warning>, HistoryError> {
-    let start = std::time::Instant::now();
-    let path = reader.path().map(Path::to_path_buf);
-    let mut reader = reader.unvalidated();
-    let mut validator = Validator::new();
-    let (tx, rx) = mpsc::sync_channel::<Batch>(DEPTH);
-    let (back_tx, back_rx) = mpsc::channel::<Batch>();
+    run_with(ChunkReader::new(src), path, checker)
+}
+
+fn run_with<R: Read + Send>(
+    chunks: ChunkReader<R>,
+    path: Option<&Path>,
+    checker: &mut Checker,
+) -> Result<Vec<Warning>, HistoryError> {
+    let start = Instant::now();
+    let shared = Shared {
+        queue: Mutex::new(Queue {
+            slots: VecDeque::with_capacity(DEPTH),
+            front: 0,
+            read_all: false,
+            stop: false,
+            free: Vec::new(),
+            sleeping: 0,
+            reader_panicked: false,
+        }),
+        changed: Condvar::new(),
+        generation: AtomicU64::new(0),
+    };
     std::thread::scope(|s| {
-        let producer = s.spawn(move || -> Result<Vec<Warning>, HistoryError> {
-            let mut batch = Batch::default();
-            let mut outcome = Ok(());
-            while let Some(op) = reader.next_ref() {
-                match op {
-                    Ok(op) => batch.push(&op),
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-                if let Some(rec) = batch.recs.last_mut() {
-                    rec.line = reader.lines_read();
-                }
-                if batch.full() {
-                    let next = back_rx.try_recv().unwrap_or_default();
-                    if tx.send(std::mem::replace(&mut batch, next)).is_err() {
-                        break; // the consumer is gone (it panicked): stop reading
-                    }
-                }
+        let reader = s.spawn(|| read_and_parse(chunks, &shared, start));
+        // Stops the reader however this thread leaves the scope, a panic included.
+        struct StopOnDrop<'a>(&'a Shared);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                let mut q = self.0.lock();
+                q.stop = true;
+                q.slots.clear();
+                self.0.changed(&q);
             }
-            if !batch.recs.is_empty() {
-                let _ = tx.send(batch);
-            }
-            tracing::debug!(
-                elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
-                lines = reader.lines_read(),
-                "history read and parsed"
-            );
-            outcome.map(|()| reader.warnings().to_vec())
-        });
-        let mut hashes = Vec::new();
-        let mut invalid = None;
-        'batches: while let Some(mut batch) = next_batch(&rx) {
-            // In runs of ops: first load the task-table slots the next run will touch (the
-            // loads overlap), then check this run, whose slots were loaded one run ago. One run
-            // ahead, not the whole batch: a batch's worth of slots would be out of the cache
-            // again by the time they are used.
-            checker.begin_batch(&batch.text);
-            let mut touch = |recs: &[Rec], checker: &Checker| {
-                hashes.clear();
-                hashes.extend(batch.ops(recs).filter_map(|op| checker.touch_hash(&op)));
-                checker.touch(&hashes);
-            };
-            let mut runs = batch.recs.chunks(RUN).peekable();
-            if let Some(first) = runs.peek() {
-                touch(first, checker);
-            }
-            while let Some(run) = runs.next() {
-                if let Some(next) = runs.peek() {
-                    touch(next, checker);
-                }
-                for (line, op) in batch.lines(run) {
-                    let head = OpHead {
-                        index: op.index,
-                        time: op.time,
-                        process: op.process,
-                        kind: op.kind,
-                        f: &op.f,
-                    };
-                    let at = || Location {
-                        path: path.clone(),
-                        line,
-                    };
-                    if let Err(e) = validator.observe(&head, at) {
-                        invalid = Some(e);
-                        break 'batches;
-                    }
-                    checker.observe(&op);
-                }
-            }
-            checker.end_batch(&mut batch.text);
-            batch.clear();
-            let _ = back_tx.send(batch);
         }
+        let stop = StopOnDrop(&shared);
+        let outcome = check_in_order(&shared, path, checker);
         tracing::debug!(
             elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
             "every op observed"
         );
-        // An op that breaks the sequence rules ends the history here: every op before it
-        // has been checked, and the reader (stopped by the closed channel) read no further
-        // than a line after it, so its own error, if any, comes later in the file.
-        drop(rx);
-        let read = producer
+        drop(stop);
+        reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match invalid {
-            Some(e) => Err(e),
-            None => read,
-        }
+        outcome
     })
 }
 
-/// How long the checking thread polls for the next batch before it sleeps.
-const POLL: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// The next batch, or `None` when the reader is done. Polls for a short while before
-/// sleeping: the checker is usually a little ahead of the reader, and a sleep means a wake-up
-/// by the reader for nearly every batch, each an inter-processor interrupt, and a chance for
-/// the scheduler to wake the checker on the reader's core (the two then share one core until
-/// the load balancer parts them again).
-fn next_batch(rx: &mpsc::Receiver<Batch>) -> Option<Batch> {
-    let start = std::time::Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(b) => return Some(b),
-            Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) if start.elapsed() < POLL => {
-                // Yield, not only spin: when the machine is busy and the reader thread waits
-                // for this very core, polling must not keep it from running.
-                std::thread::yield_now();
+/// The reader thread: keeps the queue full, and parses the oldest chunk nobody has taken.
+fn read_and_parse<R: Read>(mut chunks: ChunkReader<R>, shared: &Shared, start: Instant) {
+    // A panic here (a chunk that was taken is then never put back) must not leave the
+    // checker waiting for it.
+    struct OnPanic<'a>(&'a Shared);
+    impl Drop for OnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let mut q = self.0.lock();
+                q.reader_panicked = true;
+                self.0.changed(&q);
             }
-            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
         }
     }
+    let _on_panic = OnPanic(shared);
+    let mut more = true;
+    let mut q = shared.lock();
+    loop {
+        if q.stop {
+            return;
+        }
+        if more && q.slots.len() < DEPTH {
+            let mut chunk = q.free.pop().unwrap_or_default();
+            drop(q);
+            more = chunks.next_into(&mut chunk);
+            q = shared.lock();
+            if more {
+                q.slots.push_back(Slot::Raw(chunk));
+            } else {
+                q.read_all = true;
+                tracing::debug!(
+                    elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+                    "history read"
+                );
+            }
+            shared.changed(&q);
+            continue;
+        }
+        if let Some((number, chunk)) = Shared::take_raw(&mut q) {
+            q = shared.parse_taken(q, number, chunk);
+            continue;
+        }
+        if !more {
+            return; // read, and nothing left to parse
+        }
+        q = shared.wait(q);
+    }
 }
+
+/// The checking thread: checks the chunks in file order, parsing what nobody has yet.
+fn check_in_order(
+    shared: &Shared,
+    path: Option<&Path>,
+    checker: &mut Checker,
+) -> Result<Vec<Warning>, HistoryError> {
+    let mut validator = Validator::new();
+    let mut hashes = Vec::new();
+    let mut first_line = 1u64;
+    let mut q = shared.lock();
+    loop {
+        if q.reader_panicked {
+            return Ok(Vec::new()); // the caller's join passes the panic on
+        }
+        let mut chunk = match q.slots.front() {
+            Some(Slot::Raw(_) | Slot::Parsed(_)) => {
+                let slot = q.slots.pop_front();
+                q.front += 1;
+                shared.changed(&q);
+                drop(q);
+                match slot {
+                    Some(Slot::Raw(c) | Slot::Parsed(c)) => c,
+                    _ => unreachable!("the front slot was just matched"),
+                }
+            }
+            Some(Slot::Busy) => {
+                // The reader is parsing the front chunk: parse a later one meanwhile.
+                q = match Shared::take_raw(&mut q) {
+                    Some((number, chunk)) => shared.parse_taken(q, number, chunk),
+                    None => shared.wait(q),
+                };
+                continue;
+            }
+            None if q.read_all => return Ok(Vec::new()),
+            None => {
+                q = shared.wait(q);
+                continue;
+            }
+        };
+        chunk.parse();
+        check_chunk(
+            &chunk,
+            first_line,
+            path,
+            &mut validator,
+            &mut hashes,
+            checker,
+        )?;
+        // Before the ending: a final read in this chunk's text is kept either way.
+        checker.end_batch(&mut chunk.text);
+        if let Some(ending) = chunk.ending(path, first_line) {
+            return match ending {
+                Ending::Warning(w) => {
+                    tracing::warn!("{w}");
+                    Ok(vec![w])
+                }
+                Ending::Error(e) => Err(e),
+            };
+        }
+        first_line += chunk.lines();
+        q = shared.lock();
+        q.free.push(chunk);
+    }
+}
+
+/// Checks the ops of a parsed chunk, in runs: first the task-table slots the next run will
+/// touch are loaded (the loads overlap), then this run is checked, whose slots were loaded
+/// one run ago. One run ahead, not the whole chunk: a chunk's worth of slots would be out of
+/// the cache again by the time they are used.
+fn check_chunk(
+    chunk: &Chunk,
+    first_line: u64,
+    path: Option<&Path>,
+    validator: &mut Validator,
+    hashes: &mut Vec<crate::id_table::IdHash>,
+    checker: &mut Checker,
+) -> Result<(), HistoryError> {
+    checker.begin_batch(&chunk.text);
+    let n = chunk.len();
+    let runs = || (0..n).step_by(RUN).map(move |at| at..(at + RUN).min(n));
+    let mut touch = |run: std::ops::Range<usize>, checker: &Checker| {
+        hashes.clear();
+        hashes.extend(
+            chunk
+                .ops(run, first_line)
+                .filter_map(|(_, op)| checker.touch_hash(&op)),
+        );
+        checker.touch(hashes);
+    };
+    let mut ahead = runs().skip(1);
+    if n > 0 {
+        touch(0..RUN.min(n), checker);
+    }
+    for run in runs() {
+        if let Some(next) = ahead.next() {
+            touch(next, checker);
+        }
+        for (line, op) in chunk.ops(run, first_line) {
+            let head = OpHead {
+                index: op.index,
+                time: op.time,
+                process: op.process,
+                kind: op.kind,
+                f: &op.f,
+            };
+            let at = || Location {
+                path: path.map(Path::to_path_buf),
+                line,
+            };
+            validator.observe(&head, at)?;
+            checker.observe(&op);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

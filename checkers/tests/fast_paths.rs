@@ -39,7 +39,17 @@ fn results(text: &str) -> serde_json::Value {
     while let Some(op) = reader.next_ref() {
         checker.observe(&op.expect("valid history"));
     }
-    serde_json::to_value(checker.finish(Vec::new())).unwrap()
+    serde_json::to_value(checker.finish(reader.warnings().to_vec())).unwrap()
+}
+
+/// The results of reading the file with `HistoryReader` alone, on one thread.
+fn file_results(path: &std::path::Path) -> serde_json::Value {
+    let mut reader = HistoryReader::open(path).unwrap();
+    let mut checker = Checker::new(&CheckOptions::default());
+    while let Some(op) = reader.next_ref() {
+        checker.observe(&op.expect("valid history"));
+    }
+    serde_json::to_value(checker.finish(reader.warnings().to_vec())).unwrap()
 }
 
 #[test]
@@ -123,6 +133,22 @@ fn a_large_final_read_gives_the_same_results_through_the_pipeline() {
     );
     line(&mut text, 9, "invoke", "read-tasks", "null");
     line(&mut text, 9, "ok", "read-tasks", &read);
+    // The history cut right after the read, by a writer killed mid-line: the read is then in
+    // the chunk that ends the history with a warning, and must still be kept.
+    let cut = format!("{text}{{\"index\":{},\"time\":", text.lines().count());
+    let dir = tempfile::tempdir().unwrap();
+    let cut_path = dir.path().join("cut.jsonl");
+    std::fs::write(&cut_path, &cut).unwrap();
+    let piped_cut =
+        serde_json::to_value(check_file(&cut_path, &CheckOptions::default()).unwrap()).unwrap();
+    assert_eq!(piped_cut, file_results(&cut_path));
+    assert_eq!(piped_cut["tasks"]["counts"]["lost"], 12, "{piped_cut}");
+    assert!(
+        piped_cut["warnings"]
+            .to_string()
+            .contains("truncated last line"),
+        "{piped_cut}"
+    );
     // Ops after the read (in later batches than the read's): submits acked after it, one of
     // them an id the read has (its class must follow the later, stronger outcome).
     for i in 0..10_000u64 {
@@ -134,7 +160,6 @@ fn a_large_final_read_gives_the_same_results_through_the_pipeline() {
     line(&mut text, 30, "ok", "submit", r#"{"task":"stray"}"#);
 
     let sequential = results(&text);
-    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.jsonl");
     std::fs::write(&path, &text).unwrap();
     let piped = serde_json::to_value(check_file(&path, &CheckOptions::default()).unwrap()).unwrap();
@@ -183,4 +208,56 @@ fn the_first_error_in_the_file_wins_across_the_pipeline_threads() {
         "{piped}"
     );
     assert!(piped.to_string().contains(":15001:"), "{piped}");
+}
+
+#[test]
+fn a_large_final_read_in_the_last_chunk_is_kept_when_a_cut_line_follows() {
+    // Proves the pipeline keeps a large final read (over 64 KB: taken over from the text it
+    // was read in) when the same chunk of the file (256 KB) also ends the history with a
+    // truncated-line warning.
+    let mut text = String::new();
+    let n = 300u64;
+    let id = |i: u64| format!("{i:0>200}");
+    for i in 0..n {
+        let v = format!(r#"{{"task":"{}"}}"#, id(i));
+        for (j, kind) in ["invoke", "ok"].into_iter().enumerate() {
+            let index = 2 * i + j as u64;
+            text.push_str(&format!(
+                r#"{{"index":{index},"time":{index},"process":{},"type":"{kind}","f":"submit","value":{v}}}"#,
+                i % 5
+            ));
+            text.push('\n');
+        }
+    }
+    let entries: Vec<String> = (1..n)
+        .map(|i| format!(r#""{}":{{"state":"done","runs":1}}"#, id(i)))
+        .collect();
+    let read = format!(r#"{{"tasks":{{{}}}}}"#, entries.join(","));
+    let i = 2 * n;
+    text.push_str(&format!(
+        "{{\"index\":{i},\"time\":{i},\"process\":9,\"type\":\"invoke\",\"f\":\"read-tasks\"}}\n"
+    ));
+    text.push_str(&format!(
+        "{{\"index\":{},\"time\":{},\"process\":9,\"type\":\"ok\",\"f\":\"read-tasks\",\"value\":{read}}}\n",
+        i + 1,
+        i + 1
+    ));
+    text.push_str(&format!("{{\"index\":{},\"ti", i + 2));
+    assert!(
+        read.len() > 1 << 16 && text.len() < 1 << 18,
+        "{}",
+        text.len()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let piped = serde_json::to_value(check_file(&path, &CheckOptions::default()).unwrap()).unwrap();
+    assert_eq!(piped, file_results(&path));
+    assert_eq!(
+        piped["tasks"]["counts"]["lost"], 1,
+        "{}",
+        piped["tasks"]["counts"]
+    );
+    assert_eq!(piped["tasks"]["counts"]["read"], n - 1);
+    assert_eq!(piped["warnings"].as_array().map(Vec::len), Some(1));
 }

@@ -139,20 +139,19 @@ impl<R: BufRead> HistoryReader<R> {
                 return Some(Err(HistoryError::Read { at, source }));
             }
         }
-        let complete = self.buf.last() == Some(&b'\n');
-        let at = || Location {
-            path: self.path.clone(),
-            line: self.line,
-        };
-        match parse_line(&self.buf, at) {
-            Ok(raw) if !self.validate => Some(Ok(raw)),
-            Ok(raw) => {
+        match parse_history_line(&self.buf, self.path.as_deref(), self.line) {
+            Line::Op(raw) if !self.validate => Some(Ok(raw)),
+            Line::Op(raw) => {
                 let head = OpHead {
                     index: raw.index,
                     time: raw.time,
                     process: raw.process,
                     kind: raw.kind,
                     f: &raw.f,
+                };
+                let at = || Location {
+                    path: self.path.clone(),
+                    line: self.line,
                 };
                 match self.validator.observe(&head, at) {
                     Ok(()) => Some(Ok(raw)),
@@ -162,21 +161,13 @@ impl<R: BufRead> HistoryReader<R> {
                     }
                 }
             }
-            Err(LineError::Truncatable(e)) if !complete => {
+            Line::Truncated(w) => {
                 self.done = true;
-                let w = Warning {
-                    path: self.path.clone(),
-                    line: self.line,
-                    message: format!(
-                        "truncated last line ignored ({} bytes, no newline; a writer killed mid-line?): {e}",
-                        self.buf.len()
-                    ),
-                };
                 tracing::warn!("{w}");
                 self.warnings.push(w);
                 None
             }
-            Err(LineError::Truncatable(e) | LineError::Other(e)) => {
+            Line::Error(e) => {
                 self.done = true;
                 Some(Err(e))
             }
@@ -197,6 +188,62 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
     fn next(&mut self) -> Option<Result<Op>> {
         self.next_ref().map(|r| r.map(|op| op.to_op()))
     }
+}
+
+/// One line of a history, parsed on its own (no sequence rules).
+#[derive(Debug)]
+pub enum Line<'a> {
+    /// An op, borrowed from the line.
+    Op(OpRef<'a>),
+    /// A last line without a newline that is not complete JSON (a writer killed mid-line):
+    /// the history ends before it, with this warning (the caller logs it).
+    Truncated(Warning),
+    /// What is wrong with the line.
+    Error(HistoryError),
+}
+
+/// Parses line number `line` of a history (its bytes, with their `\n` when the line has
+/// one) as [`HistoryReader`] does, minus the sequence rules. For readers that cut the file
+/// into lines themselves (the checkers' pipeline); [`HistoryReader::next_ref`] is built on
+/// it, so both read every line alike. `path` names the file in errors.
+pub fn parse_history_line<'a>(buf: &'a [u8], path: Option<&Path>, line: u64) -> Line<'a> {
+    let complete = buf.last() == Some(&b'\n');
+    let at = || Location {
+        path: path.map(Path::to_path_buf),
+        line,
+    };
+    match parse_line(buf, at) {
+        Ok(op) => Line::Op(op),
+        Err(LineError::Truncatable(e)) if !complete => {
+            let w = Warning {
+                path: path.map(Path::to_path_buf),
+                line,
+                message: format!(
+                    "truncated last line ignored ({} bytes, no newline; a writer killed mid-line?): {e}",
+                    buf.len()
+                ),
+            };
+            Line::Truncated(w)
+        }
+        Err(LineError::Truncatable(e) | LineError::Other(e)) => Line::Error(e),
+    }
+}
+
+/// The fast path of [`parse_history_line`] alone, for a line already known to be UTF-8:
+/// the op when the line has the shape the writer emits, `None` otherwise (the caller then
+/// calls [`parse_history_line`], which decides). When it gives an op, it is the op
+/// [`parse_history_line`] gives.
+pub fn parse_history_line_fast(text: &str) -> Option<OpRef<'_>> {
+    crate::fastline::parse(text).map(|op| OpRef {
+        index: op.index,
+        time: op.time,
+        process: op.process,
+        kind: op.kind,
+        f: Cow::Borrowed(op.f),
+        value: op.value.map_or(ValueRef::Null, ValueRef::Text),
+        node: op.node.map(Cow::Borrowed),
+        error: op.error.map(Cow::Borrowed),
+    })
 }
 
 /// A line's error, and whether it could be a cut-off prefix of a valid line.
@@ -225,17 +272,8 @@ fn parse_line(buf: &[u8], at: impl Fn() -> Location) -> Result<OpRef<'_>, LineEr
     if text.trim().is_empty() {
         return Err(LineError::Truncatable(HistoryError::EmptyLine { at: at() }));
     }
-    if let Some(op) = crate::fastline::parse(text) {
-        return Ok(OpRef {
-            index: op.index,
-            time: op.time,
-            process: op.process,
-            kind: op.kind,
-            f: Cow::Borrowed(op.f),
-            value: op.value.map_or(ValueRef::Null, ValueRef::Text),
-            node: op.node.map(Cow::Borrowed),
-            error: op.error.map(Cow::Borrowed),
-        });
+    if let Some(op) = parse_history_line_fast(text) {
+        return Ok(op);
     }
     let raw: RawOp<'_> = serde_json::from_str(text).map_err(|e| {
         let message = describe(&e);

@@ -32,6 +32,6 @@ pub mod op;
 pub mod pairing;
 
 pub use error::{HistoryError, Location, Result, Warning};
-pub use jsonl::{HistoryReader, HistoryWriter};
+pub use jsonl::{parse_history_line, parse_history_line_fast, HistoryReader, HistoryWriter, Line};
 pub use op::{Op, OpRef, OpType, Process, ValueRef};
 pub use pairing::{OpHead, Validator};
