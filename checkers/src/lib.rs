@@ -9,12 +9,13 @@
 //! | [`compose`] | [`Results`]: every checker's result and the merged verdict |
 //! | [`summary`] | [`render_summary`]: the human summary |
 //! | [`synth`] | a correct model that synthesizes valid concurrent histories, with planted anomalies on demand |
-//! | `pipeline` | [`check_file`] reads on a second thread while the checkers run |
+//! | `chunks` | the history read in chunks of whole lines, each parsed on its own |
+//! | `pipeline` | [`check_file`]: a second thread reads, both parse, this one checks in order |
 //! | [`evidence`] | [`OpEvidence`]: the index, time and process of an op that proves an anomaly |
 //!
-//! The checkers stream: [`check_file`] reads one op at a time (values left as raw JSON and
-//! decoded only where a checker needs them), so memory grows with the number of tasks and
-//! lock grants, not with the size of the file. The results JSON is documented in
+//! The checkers stream: [`check_file`] holds at most a few chunks of the file at a time (ops
+//! with values left as raw JSON, decoded only where a checker needs them), so memory grows
+//! with the number of tasks and lock grants, not with the size of the file. The results JSON is documented in
 //! `docs/results-format.md`.
 //!
 //! ```
@@ -184,7 +185,7 @@ const PARALLEL_FINISH: usize = 1 << 14;
 /// line; a history with anomalies is `Ok` with an invalid verdict.
 ///
 /// The file is read on a second thread and parsed on both while this one checks (see
-/// [`pipeline`]); the results are the same as feeding [`HistoryReader::next_ref`]'s ops to a
+/// `pipeline`); the results are the same as feeding [`HistoryReader::next_ref`]'s ops to a
 /// [`Checker`].
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Results, HistoryError> {
     let file = open(path)?;
@@ -229,6 +230,42 @@ pub fn parse_file(path: &Path) -> Result<u64, HistoryError> {
     while let Some(op) = reader.next_ref() {
         std::hint::black_box(op?);
         n += 1;
+    }
+    Ok(n)
+}
+
+/// Like [`parse_file`], but reading as [`check_file`] does (in chunks of whole lines), all
+/// on one thread: what the chunked reading costs without a second thread to share it
+/// (`gauntlet check --parse-only=chunks`, docs/performance-check.md).
+pub fn parse_file_chunked(path: &Path) -> Result<u64, HistoryError> {
+    let mut reader = chunks::ChunkReader::new(open(path)?);
+    let mut chunk = chunks::Chunk::default();
+    let mut validator = histories::Validator::new();
+    let mut first_line = 1;
+    let mut n = 0;
+    while reader.next_into(&mut chunk) {
+        chunk.parse();
+        for (line, op) in chunk.ops(0..chunk.len(), first_line) {
+            let head = histories::OpHead {
+                index: op.index,
+                time: op.time,
+                process: op.process,
+                kind: op.kind,
+                f: &op.f,
+            };
+            let at = || histories::Location {
+                path: Some(path.to_path_buf()),
+                line,
+            };
+            validator.observe(&head, at)?;
+            std::hint::black_box(op);
+            n += 1;
+        }
+        match chunk.ending(Some(path), first_line) {
+            None => first_line += chunk.lines(),
+            Some(chunks::Ending::Warning(_)) => break,
+            Some(chunks::Ending::Error(e)) => return Err(e),
+        }
     }
     Ok(n)
 }

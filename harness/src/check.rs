@@ -53,9 +53,10 @@ pub struct CheckArgs {
     #[arg(long, default_value = "null", value_parser = parse_init)]
     pub init: serde_json::Value,
     /// Only read and parse the histories: `raw` (values left as JSON text, what the checkers
-    /// start from) or `owned` (into `Op`s with parsed values). The benchmark baselines of
+    /// start from), `owned` (into `Op`s with parsed values) or `chunks` (as `raw`, read the
+    /// way the check reads, on one thread). The benchmark baselines of
     /// docs/performance-check.md.
-    #[arg(long, hide = true, value_name = "raw|owned", num_args = 0..=1, require_equals = true, default_missing_value = "raw")]
+    #[arg(long, hide = true, value_name = "raw|owned|chunks", num_args = 0..=1, require_equals = true, default_missing_value = "raw")]
     pub parse_only: Option<String>,
 }
 
@@ -77,9 +78,10 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
             let parsed = match mode.as_str() {
                 "raw" => checkers::parse_file(path),
                 "owned" => checkers::parse_file_owned(path),
+                "chunks" => checkers::parse_file_chunked(path),
                 other => {
                     return Err(bad_input(format!(
-                        "--parse-only: unknown mode {other:?} (raw or owned)"
+                        "--parse-only: unknown mode {other:?} (raw, owned or chunks)"
                     )))
                 }
             };

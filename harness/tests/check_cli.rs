@@ -137,3 +137,35 @@ fn checker_flag_selects_verdicts() {
         Some(1)
     );
 }
+
+#[test]
+fn the_parse_only_baselines_read_alike() {
+    // Proves the benchmark's baselines (docs/performance-check.md) read every history as the
+    // check does: each mode counts the same ops, and on bad input gives the same error
+    // (naming file and line) and exit code 254.
+    for file in std::fs::read_dir(fixtures()).unwrap().flatten() {
+        let path = file.path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let p = path.display().to_string();
+        let outs: Vec<(Option<i32>, String, String)> = ["raw", "owned", "chunks"]
+            .iter()
+            .map(|mode| {
+                let out = gauntlet(&["check", &format!("--parse-only={mode}"), &p]);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (out.status.code(), text(&out.stdout), text(&out.stderr))
+            })
+            .collect();
+        assert_eq!(outs[0], outs[1], "{p}: raw vs owned");
+        assert_eq!(outs[0], outs[2], "{p}: raw vs chunks");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("bad-") {
+            assert_eq!(outs[0].0, Some(254), "{p}: {outs:?}");
+            assert!(outs[0].2.contains(&name), "{p}: {outs:?}");
+        } else {
+            assert_eq!(outs[0].0, Some(0), "{p}: {outs:?}");
+            assert!(outs[0].1.contains("parsed"), "{p}: {outs:?}");
+        }
+    }
+}
