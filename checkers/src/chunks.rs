@@ -180,7 +180,12 @@ fn memchr_last(b: &[u8]) -> Option<usize> {
 
 impl Chunk {
     fn clear(&mut self) {
-        self.text.clear();
+        // Parsing moved the read buffer into `text`: it is the buffer to read into again
+        // (a fresh one would be fresh pages, each a page fault).
+        let text = std::mem::take(&mut self.text).into_bytes();
+        if text.capacity() > self.raw.capacity() {
+            self.raw = text;
+        }
         self.raw.clear();
         self.recs.clear();
         self.lines = 0;
