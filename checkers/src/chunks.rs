@@ -23,6 +23,9 @@ use histories::{
 /// line; a line longer than that (a large final read) makes its chunk as long as it is.
 pub(crate) const CHUNK_BYTES: usize = 1 << 18;
 
+/// A recycled chunk keeps a buffer of at most this capacity.
+const MAX_KEPT_BYTES: usize = 4 * CHUNK_BYTES;
+
 /// Where one of an op's strings is in its chunk's text.
 #[derive(Debug, Clone, Copy)]
 struct Span {
@@ -121,33 +124,36 @@ impl<R: Read> ChunkReader<R> {
         chunk.clear();
         let mut raw = std::mem::take(&mut chunk.raw);
         raw.append(&mut self.carry);
+        // `raw[..filled]` is read; the rest is room for the next read. Room is added only
+        // when it runs out (by half again for a long line), so a long line read in short pieces
+        // (a pipe) costs time in proportion to its length, not its square.
+        let mut filled = raw.len();
         // The newlines of `raw[..searched]` are already looked for: none.
         let mut searched = 0;
         loop {
-            if raw.len() >= self.chunk_bytes {
-                if let Some(nl) = memchr_last(&raw[searched..]) {
+            if filled >= self.chunk_bytes {
+                if let Some(nl) = memchr_last(&raw[searched..filled]) {
                     let cut = searched + nl + 1;
-                    self.carry.extend_from_slice(&raw[cut..]);
+                    self.carry.extend_from_slice(&raw[cut..filled]);
                     raw.truncate(cut);
                     break;
                 }
-                searched = raw.len();
+                searched = filled;
             }
-            let want = self.chunk_bytes.max(raw.len());
-            let start = raw.len();
-            raw.resize(start + want, 0);
-            match read_some(&mut self.src, &mut raw[start..]) {
+            if filled == raw.len() {
+                raw.resize(filled + self.chunk_bytes.max(filled / 2), 0);
+            }
+            match read_some(&mut self.src, &mut raw[filled..]) {
                 Ok(0) => {
-                    raw.truncate(start);
+                    raw.truncate(filled);
                     self.done = true;
                     break;
                 }
-                Ok(n) => raw.truncate(start + n),
+                Ok(n) => filled += n,
                 Err(e) => {
-                    raw.truncate(start);
                     // The whole lines before the failure are still read; the chunk ends
                     // with the error after them.
-                    let cut = memchr_last(&raw).map_or(0, |nl| nl + 1);
+                    let cut = memchr_last(&raw[..filled]).map_or(0, |nl| nl + 1);
                     raw.truncate(cut);
                     chunk.end = End::Read(e);
                     self.done = true;
@@ -179,12 +185,18 @@ fn memchr_last(b: &[u8]) -> Option<usize> {
 }
 
 impl Chunk {
-    fn clear(&mut self) {
+    /// Empties the chunk for reuse, keeping its buffers (within [`MAX_KEPT_BYTES`]).
+    pub(crate) fn clear(&mut self) {
         // Parsing moved the read buffer into `text`: it is the buffer to read into again
         // (a fresh one would be fresh pages, each a page fault).
         let text = std::mem::take(&mut self.text).into_bytes();
         if text.capacity() > self.raw.capacity() {
             self.raw = text;
+        }
+        // Except after a very long line: its buffer is let go, so that memory stays bounded
+        // by the chunk size, not by the longest line times the chunks in flight.
+        if self.raw.capacity() > MAX_KEPT_BYTES {
+            self.raw = Vec::new();
         }
         self.raw.clear();
         self.recs.clear();
@@ -292,6 +304,11 @@ impl Chunk {
         if let Some(bad) = bad {
             self.end = bad; // a read error after it is never reached
         }
+    }
+
+    /// The bytes of the file it holds (before or after [`Chunk::parse`]).
+    pub(crate) fn size(&self) -> usize {
+        self.raw.len().max(self.text.len())
     }
 
     /// The number of ops (after [`Chunk::parse`]).

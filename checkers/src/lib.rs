@@ -263,7 +263,10 @@ pub fn parse_file_chunked(path: &Path) -> Result<u64, HistoryError> {
         }
         match chunk.ending(Some(path), first_line) {
             None => first_line += chunk.lines(),
-            Some(chunks::Ending::Warning(_)) => break,
+            Some(chunks::Ending::Warning(w)) => {
+                tracing::warn!("{w}"); // as `HistoryReader` does
+                break;
+            }
             Some(chunks::Ending::Error(e)) => return Err(e),
         }
     }

@@ -36,6 +36,10 @@ const RUN: usize = 256;
 /// Chunks in the queue (read, being parsed, or parsed and waiting to be checked).
 const DEPTH: usize = 8;
 
+/// The reader reads ahead only while the queue holds less text than this: a file of very
+/// long lines then has a few of them in memory at a time, not [`DEPTH`].
+const QUEUE_BYTES: usize = DEPTH * crate::chunks::CHUNK_BYTES;
+
 /// How long a thread with nothing to do polls before it sleeps.
 const POLL: Duration = Duration::from_millis(2);
 
@@ -50,8 +54,10 @@ enum Slot {
 }
 
 struct Queue {
-    /// In file order; the front is the next to check.
-    slots: VecDeque<Slot>,
+    /// In file order, with their sizes; the front is the next to check.
+    slots: VecDeque<(usize, Slot)>,
+    /// The sum of the sizes in `slots`.
+    queued_bytes: usize,
     /// The number in the file of `slots[0]` (chunks counted from 0).
     front: u64,
     /// The reader has read the whole file: no more slots will come.
@@ -119,8 +125,8 @@ impl Shared {
 
     /// Takes the oldest chunk nobody has taken, leaving [`Slot::Busy`]; with its number.
     fn take_raw(q: &mut Queue) -> Option<(u64, Chunk)> {
-        let i = q.slots.iter().position(|s| matches!(s, Slot::Raw(_)))?;
-        match std::mem::replace(&mut q.slots[i], Slot::Busy) {
+        let i = q.slots.iter().position(|s| matches!(s.1, Slot::Raw(_)))?;
+        match std::mem::replace(&mut q.slots[i].1, Slot::Busy) {
             Slot::Raw(c) => Some((q.front + i as u64, c)),
             _ => None,
         }
@@ -137,7 +143,7 @@ impl Shared {
         chunk.parse();
         let mut q = self.lock();
         let i = number.wrapping_sub(q.front) as usize;
-        if let Some(slot) = q.slots.get_mut(i) {
+        if let Some((_, slot)) = q.slots.get_mut(i) {
             *slot = Slot::Parsed(chunk);
         }
         self.changed(&q);
@@ -166,6 +172,7 @@ fn run_with<R: Read + Send>(
     let shared = Shared {
         queue: Mutex::new(Queue {
             slots: VecDeque::with_capacity(DEPTH),
+            queued_bytes: 0,
             front: 0,
             read_all: false,
             stop: false,
@@ -185,6 +192,7 @@ fn run_with<R: Read + Send>(
                 let mut q = self.0.lock();
                 q.stop = true;
                 q.slots.clear();
+                q.queued_bytes = 0;
                 self.0.changed(&q);
             }
         }
@@ -223,13 +231,17 @@ fn read_and_parse<R: Read>(mut chunks: ChunkReader<R>, shared: &Shared, start: I
         if q.stop {
             return;
         }
-        if more && q.slots.len() < DEPTH {
+        // Two chunks whatever their size, so that one thread can parse a long line while the
+        // other reads the next.
+        if more && q.slots.len() < DEPTH && (q.slots.len() < 2 || q.queued_bytes < QUEUE_BYTES) {
             let mut chunk = q.free.pop().unwrap_or_default();
             drop(q);
             more = chunks.next_into(&mut chunk);
             q = shared.lock();
             if more {
-                q.slots.push_back(Slot::Raw(chunk));
+                let bytes = chunk.size();
+                q.queued_bytes += bytes;
+                q.slots.push_back((bytes, Slot::Raw(chunk)));
             } else {
                 q.read_all = true;
                 tracing::debug!(
@@ -265,9 +277,12 @@ fn check_in_order(
         if q.reader_panicked {
             return Ok(Vec::new()); // the caller's join passes the panic on
         }
-        let mut chunk = match q.slots.front() {
+        let mut chunk = match q.slots.front().map(|s| &s.1) {
             Some(Slot::Raw(_) | Slot::Parsed(_)) => {
-                let slot = q.slots.pop_front();
+                let slot = q.slots.pop_front().map(|(bytes, slot)| {
+                    q.queued_bytes -= bytes;
+                    slot
+                });
                 q.front += 1;
                 shared.changed(&q);
                 drop(q);
@@ -311,6 +326,7 @@ fn check_in_order(
             };
         }
         first_line += chunk.lines();
+        chunk.clear();
         q = shared.lock();
         q.free.push(chunk);
     }
