@@ -246,13 +246,7 @@ pub fn parse_file_chunked(path: &Path) -> Result<u64, HistoryError> {
     while reader.next_into(&mut chunk) {
         chunk.parse();
         for (line, op) in chunk.ops(0..chunk.len(), first_line) {
-            let head = histories::OpHead {
-                index: op.index,
-                time: op.time,
-                process: op.process,
-                kind: op.kind,
-                f: &op.f,
-            };
+            let head = op.head();
             let at = || histories::Location {
                 path: Some(path.to_path_buf()),
                 line,

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use histories::{HistoryError, Location, OpHead, Validator, Warning};
+use histories::{HistoryError, Location, Validator, Warning};
 
 use crate::chunks::{Chunk, ChunkReader, Ending};
 use crate::Checker;
@@ -365,13 +365,7 @@ fn check_chunk(
             touch(next, checker);
         }
         for (line, op) in chunk.ops(run, first_line) {
-            let head = OpHead {
-                index: op.index,
-                time: op.time,
-                process: op.process,
-                kind: op.kind,
-                f: &op.f,
-            };
+            let head = op.head();
             let at = || Location {
                 path: path.map(Path::to_path_buf),
                 line,

@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{HistoryError, Location, Result, Warning};
 use crate::op::{Op, OpRef, OpType, Process, ValueRef};
-use crate::pairing::{OpHead, Validator};
+use crate::pairing::Validator;
 
 /// The on-disk shape of one line, borrowed from the line buffer.
 #[derive(Deserialize)]
@@ -142,13 +142,7 @@ impl<R: BufRead> HistoryReader<R> {
         match parse_history_line(&self.buf, self.path.as_deref(), self.line) {
             Line::Op(raw) if !self.validate => Some(Ok(raw)),
             Line::Op(raw) => {
-                let head = OpHead {
-                    index: raw.index,
-                    time: raw.time,
-                    process: raw.process,
-                    kind: raw.kind,
-                    f: &raw.f,
-                };
+                let head = raw.head();
                 let at = || Location {
                     path: self.path.clone(),
                     line: self.line,

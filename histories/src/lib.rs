@@ -3,7 +3,7 @@
 //! | module | what it owns |
 //! | --- | --- |
 //! | [`op`] | [`Op`] (owned) and [`OpRef`] (borrowed), [`Process`], [`OpType`], [`ValueRef`] |
-//! | [`jsonl`] | [`HistoryReader`] (streaming, validating) and [`HistoryWriter`] (append, flush, fsync) |
+//! | [`jsonl`] | [`HistoryReader`] (streaming, validating), [`HistoryWriter`] (append, flush, fsync), [`parse_history_line`] (one line, for readers that cut the file themselves) |
 //! | [`pairing`] | [`Validator`]: index sequence, time order, invoke/completion pairing |
 //! | [`fxhash`] | [`fxhash::FxHashMap`]: a fast hasher for the per-op maps of the reader and checkers |
 //! | [`error`] | [`HistoryError`] (names file and line), [`Warning`] |

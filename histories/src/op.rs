@@ -192,6 +192,17 @@ pub struct OpRef<'a> {
 }
 
 impl OpRef<'_> {
+    /// What the sequence rules ([`crate::Validator`]) look at.
+    pub fn head(&self) -> crate::OpHead<'_> {
+        crate::OpHead {
+            index: self.index,
+            time: self.time,
+            process: self.process,
+            kind: self.kind,
+            f: &self.f,
+        }
+    }
+
     /// The owned form (parses the value if it is still raw JSON).
     pub fn to_op(&self) -> Op {
         Op {
