@@ -350,31 +350,30 @@ impl Chunk {
     }
 
     /// What ends the history after this chunk's ops: `None` when the next chunk follows,
-    /// else the reader's own error or warning (`first_line` as in [`Chunk::ops`]).
-    pub(crate) fn ending(&self, path: Option<&Path>, first_line: u64) -> Option<Ending> {
-        match &self.end {
+    /// else the reader's own error or warning (`first_line` as in [`Chunk::ops`]). Takes the
+    /// ending out: asked again, the chunk says `None`.
+    pub(crate) fn ending(&mut self, path: Option<&Path>, first_line: u64) -> Option<Ending> {
+        let at = |line| Location {
+            path: path.map(Path::to_path_buf),
+            line,
+        };
+        match std::mem::replace(&mut self.end, End::Lines) {
             End::Lines => None,
             End::BadLine { line, bytes } => {
                 let n = first_line + line - 1;
-                Some(match parse_history_line(bytes, path, n) {
+                Some(match parse_history_line(&bytes, path, n) {
                     Line::Truncated(w) => Ending::Warning(w),
                     Line::Error(e) => Ending::Error(e),
                     // Cannot be: the line did not parse in the chunk. Said plainly if ever.
                     Line::Op(_) => Ending::Error(HistoryError::NotJson {
-                        at: Location {
-                            path: path.map(Path::to_path_buf),
-                            line: n,
-                        },
+                        at: at(n),
                         message: "the line parsed differently on a second reading".into(),
                     }),
                 })
             }
-            End::Read(e) => Some(Ending::Error(HistoryError::Read {
-                at: Location {
-                    path: path.map(Path::to_path_buf),
-                    line: first_line - 1 + self.lines,
-                },
-                source: std::io::Error::new(e.kind(), e.to_string()),
+            End::Read(source) => Some(Ending::Error(HistoryError::Read {
+                at: at(first_line - 1 + self.lines),
+                source,
             })),
         }
     }

@@ -134,7 +134,7 @@ impl Checker {
         self.tasks.touch_hash(op)
     }
 
-    /// Ops whose strings are in `text` (a batch of the pipeline) are observed next, up to
+    /// Ops whose strings are in `text` (a chunk of the pipeline) are observed next, up to
     /// [`Checker::end_batch`]: a checker may then keep the text instead of copying from it.
     pub(crate) fn begin_batch(&mut self, text: &str) {
         self.tasks.begin_batch(text);

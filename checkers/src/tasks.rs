@@ -168,7 +168,7 @@ fn task_id<'a>(value: &ValueRef<'a>) -> Result<Cow<'a, str>, serde_json::Error> 
     value.decode::<SubmitValue<'a>>().map(|v| v.task)
 }
 
-/// A final read at least this long (bytes) is taken over from the pipeline's batch rather
+/// A final read at least this long (bytes) is taken over from the pipeline's chunk rather
 /// than copied: in the issue-2 benchmark it is 11 MB, and a copy (fresh pages) is a few
 /// milliseconds of the time after the last line is read.
 const BIG_READ: usize = 1 << 16;
@@ -311,7 +311,7 @@ impl TasksChecker {
         self.flags.len()
     }
 
-    /// Ops with text in `text` follow (the pipeline's batch; see [`ReadText::InBatch`]).
+    /// Ops with text in `text` follow (a chunk of the pipeline; see [`ReadText::InBatch`]).
     pub fn begin_batch(&mut self, text: &str) {
         let base = text.as_ptr() as usize;
         self.batch = Some(base..base + text.len());

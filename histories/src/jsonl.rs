@@ -57,8 +57,6 @@ pub struct HistoryReader<R: BufRead> {
     buf: Vec<u8>,
     line: u64,
     validator: Validator,
-    /// Whether [`Self::next_ref`] applies the sequence rules (see [`Self::unvalidated`]).
-    validate: bool,
     done: bool,
     warnings: Vec<Warning>,
 }
@@ -84,7 +82,6 @@ impl<R: BufRead> HistoryReader<R> {
             buf: Vec::with_capacity(256),
             line: 0,
             validator: Validator::new(),
-            validate: true,
             done: false,
             warnings: Vec::new(),
         }
@@ -93,15 +90,6 @@ impl<R: BufRead> HistoryReader<R> {
     /// Names the file in errors and warnings.
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
-        self
-    }
-
-    /// Leaves the sequence rules ([`Validator`]: index order, time order, pairing) to the
-    /// caller, who must apply them to every op, in order, naming [`Self::lines_read`] as the
-    /// line. The checkers' two-thread pipeline does so on its checking thread, so that the
-    /// reading thread only reads and parses.
-    pub fn unvalidated(mut self) -> Self {
-        self.validate = false;
         self
     }
 
@@ -140,7 +128,6 @@ impl<R: BufRead> HistoryReader<R> {
             }
         }
         match parse_history_line(&self.buf, self.path.as_deref(), self.line) {
-            Line::Op(raw) if !self.validate => Some(Ok(raw)),
             Line::Op(raw) => {
                 let head = raw.head();
                 let at = || Location {
