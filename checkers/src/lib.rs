@@ -122,6 +122,9 @@ impl Checker {
         match &*op.f {
             tasks::SUBMIT | tasks::READ_TASKS => self.tasks.observe(op),
             locks::ACQUIRE | locks::RELEASE => self.locks.observe(op),
+            tasks::RECOVERY if op.process == histories::Process::Nemesis => {
+                self.tasks.observe_recovery(op)
+            }
             _ => {}
         }
     }

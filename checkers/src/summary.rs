@@ -49,9 +49,9 @@ fn tasks(s: &mut String, t: &TasksResult) {
     let c = &t.counts;
     let _ = writeln!(
         s,
-        "tasks: {} — {} submitted (acked {}, failed {}, unknown {}), final read saw {}: lost {}, phantom {}, unexpected {}, not-done {}, recovered {}, duplicated {}",
+        "tasks: {} — {} submitted (acked {}, failed {}, unknown {}), final read saw {}: lost {}, phantom {}, unexpected {}, not-done {}, unfinished {}, recovered {}, duplicated {}",
         t.valid.word(), c.submitted, c.acked, c.failed, c.unknown, c.read,
-        c.lost, c.phantom, c.unexpected, c.not_done, c.recovered, c.duplicated
+        c.lost, c.phantom, c.unexpected, c.not_done, c.unfinished, c.recovered, c.duplicated
     );
     if let Some(r) = &t.final_read {
         let _ = writeln!(s, "  final read: invoked at {}, ok at {}", r.invoke, r.ok);
@@ -61,6 +61,7 @@ fn tasks(s: &mut String, t: &TasksResult) {
         ("phantom", &t.phantom, c.phantom),
         ("unexpected", &t.unexpected, c.unexpected),
         ("not-done", &t.not_done, c.not_done),
+        ("unfinished", &t.unfinished, c.unfinished),
     ] {
         for a in list.iter().take(EXAMPLES) {
             let _ = writeln!(s, "  {kind} {}", task_line(a));

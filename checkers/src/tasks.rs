@@ -5,12 +5,27 @@
 //!   is absent from the final read;
 //! - *phantom*: every submit of the task failed, yet it is present;
 //! - *unexpected*: present but never submitted;
-//! - *not-done*: present but its state is not `done` after the recovery wait;
+//! - *not-done*: present but its state is not `done` after the recovery wait, when that wait
+//!   proves it (see below);
+//! - *unfinished*: present and not `done`, but the recovery wait ran out before the cluster
+//!   had been healthy long enough to finish it: not proof of anything (unknown);
 //! - *recovered*: the submit's outcome was unknown (`info`, or never completed) and it is present;
 //! - *duplicated*: `runs` > 1.
 //!
 //! Lost, phantom, unexpected and not-done are invalid; duplicated is invalid only with
 //! `exactly_once`. No ok `read-tasks` makes the verdict unknown.
+//!
+//! The recovery wait: a run records how its wait for the tasks ended as a nemesis `info` op
+//! `recovery` (`{"outcome": "done"|"budget"|"interrupted", "waited_ms", "healthy_ms",
+//! "liveness_ms"}`, docs/history-format.md). A task that is not done is *not-done* (invalid)
+//! when the wait saw every task done, or when the cluster had been healthy (every node ready)
+//! for at least `liveness_ms`, the time the system promises to finish any task in; otherwise
+//! the budget ran out first and it is *unfinished* (unknown). Without a `recovery` op (a
+//! history from elsewhere) every task not done is not-done.
+//!
+//! Malformed submit values make the verdict unknown; they also make *unexpected* tasks
+//! unprovable (a malformed submit may have submitted them), so those are reported as
+//! unexpected but judged unknown, never invalid.
 //!
 //! Memory: one small record per task id, plus the text of the latest ok read (decoded once at
 //! the end, so intermediate reads cost only a copy).
@@ -31,6 +46,29 @@ use final_read::{fast_read, ReadPass, ReadState};
 pub const SUBMIT: &str = "submit";
 /// The `f` of a read of all tasks.
 pub const READ_TASKS: &str = "read-tasks";
+/// The `f` of the nemesis op that says how a run's recovery wait ended.
+pub const RECOVERY: &str = "recovery";
+
+/// How a run's recovery wait ended (the value of its `recovery` op).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryWait {
+    /// `done` (every task was seen done), `budget` (the `--recovery` budget ran out) or
+    /// `interrupted`.
+    pub outcome: String,
+    /// How long the wait lasted.
+    pub waited_ms: u64,
+    /// How long every node had been ready, continuously, when the wait ended.
+    pub healthy_ms: u64,
+    /// How long the system promises a healthy cluster needs to finish any acked task.
+    pub liveness_ms: u64,
+}
+
+impl RecoveryWait {
+    /// True when a task not done at the end of this wait proves a liveness failure.
+    pub fn proves_not_done(&self) -> bool {
+        self.outcome == "done" || self.healthy_ms >= self.liveness_ms
+    }
+}
 
 mod final_read;
 
@@ -106,6 +144,9 @@ pub struct TaskCounts {
     /// See the module docs.
     pub not_done: u64,
     /// See the module docs.
+    #[serde(default)]
+    pub unfinished: u64,
+    /// See the module docs.
     pub recovered: u64,
     /// See the module docs.
     pub duplicated: u64,
@@ -132,6 +173,13 @@ pub struct TasksResult {
     pub unexpected: Vec<TaskAnomaly>,
     /// Not-done tasks.
     pub not_done: Vec<TaskAnomaly>,
+    /// Tasks not done when the recovery budget ran out, on a cluster not yet healthy for
+    /// long enough to finish them (unknown, not an anomaly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<TaskAnomaly>,
+    /// How the run's recovery wait ended, when the history says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryWait>,
     /// Recovered tasks (not an anomaly).
     pub recovered: Vec<TaskAnomaly>,
     /// Duplicated tasks (an anomaly only with `exactly_once`).
@@ -251,9 +299,22 @@ pub(crate) struct TasksChecker {
     batch: Option<std::ops::Range<usize>>,
     errors: Vec<String>,
     error_count: u64,
+    /// The last `recovery` op's value.
+    recovery: Option<RecoveryWait>,
 }
 
 impl TasksChecker {
+    /// Observes the run's `recovery` op (a nemesis info op).
+    pub fn observe_recovery(&mut self, op: &OpRef<'_>) {
+        match op.value.decode::<RecoveryWait>() {
+            Ok(r) => self.recovery = Some(r),
+            Err(e) => self.error(format!(
+                "recovery at index {}: value must be {{\"outcome\", \"waited_ms\", \"healthy_ms\", \"liveness_ms\"}}: {e}",
+                op.index
+            )),
+        }
+    }
+
     pub fn observe(&mut self, op: &OpRef<'_>) {
         let f: &str = &op.f;
         let submit = f == SUBMIT;
@@ -441,6 +502,8 @@ impl TasksChecker {
             phantom: Vec::new(),
             unexpected: Vec::new(),
             not_done: Vec::new(),
+            unfinished: Vec::new(),
+            recovery: self.recovery.clone(),
             recovered: Vec::new(),
             duplicated: Vec::new(),
         };
@@ -493,9 +556,22 @@ impl TasksChecker {
                 result.counts.acked_after_read += 1;
             }
         }
-        classes.finish(opts, &mut result);
+        let judge = Judge {
+            not_done_proven: self.recovery.as_ref().is_none_or(RecoveryWait::proves_not_done),
+            malformed_submits: self.error_count > 0,
+        };
+        classes.finish(opts, judge, &mut result);
         Some(result)
     }
+}
+
+/// What decides whether the classes that depend on the run's conditions are anomalies.
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    /// A task not done is not-done (invalid), not unfinished (unknown).
+    not_done_proven: bool,
+    /// Some submit value was malformed: an unexpected task may be one of its.
+    malformed_submits: bool,
 }
 
 /// The anomaly lists being collected.
@@ -553,20 +629,44 @@ impl Classes {
         self.duplicated.append(other.duplicated);
     }
 
-    fn finish(self, opts: &CheckOptions, r: &mut TasksResult) {
+    fn finish(self, opts: &CheckOptions, judge: Judge, r: &mut TasksResult) {
         let cap = opts.max_evidence;
         let by_task = |a: &TaskAnomaly, b: &TaskAnomaly| a.task.cmp(&b.task);
         r.counts.read = self.read;
         (r.lost, r.counts.lost) = self.lost.finish(cap, by_task);
         (r.phantom, r.counts.phantom) = self.phantom.finish(cap, by_task);
         (r.unexpected, r.counts.unexpected) = self.unexpected.finish(cap, by_task);
-        (r.not_done, r.counts.not_done) = self.not_done.finish(cap, by_task);
+        let not_done = self.not_done.finish(cap, by_task);
+        if judge.not_done_proven {
+            (r.not_done, r.counts.not_done) = not_done;
+        } else {
+            (r.unfinished, r.counts.unfinished) = not_done;
+        }
         (r.recovered, r.counts.recovered) = self.recovered.finish(cap, by_task);
         (r.duplicated, r.counts.duplicated) = self.duplicated.finish(cap, by_task);
         let c = &r.counts;
+        if c.unfinished > 0 {
+            let w = r.recovery.as_ref();
+            r.reasons.push(format!(
+                "{} task(s) not done when the recovery wait of {} ms ran out, with the cluster healthy for {} ms of the {} ms it needs to finish any task: not proof of loss (rerun with a longer --recovery)",
+                c.unfinished,
+                w.map_or(0, |w| w.waited_ms),
+                w.map_or(0, |w| w.healthy_ms),
+                w.map_or(0, |w| w.liveness_ms),
+            ));
+        }
+        let unexpected = if judge.malformed_submits && c.unexpected > 0 {
+            r.reasons.push(format!(
+                "{} unexpected task(s) not judged: malformed submits may have submitted them",
+                c.unexpected
+            ));
+            0
+        } else {
+            c.unexpected
+        };
         let invalid = c.lost
             + c.phantom
-            + c.unexpected
+            + unexpected
             + c.not_done
             + if opts.exactly_once { c.duplicated } else { 0 };
         r.valid = if invalid > 0 {

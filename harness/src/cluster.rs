@@ -64,6 +64,20 @@ pub trait Cluster: Send + Sync {
     /// `Ok` once the node serves clients and sees every configured member alive;
     /// otherwise why not.
     fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>>;
+    /// `Some` when the node's process exited on its own (not by a fault or teardown): how,
+    /// and the last lines of its output. The run checks this while it waits for the cluster
+    /// to become ready, so a node that cannot start stops the run at once, saying why.
+    fn exited(&self, _node: &NodeId) -> Option<NodeExit> {
+        None
+    }
+    /// How long a healthy cluster (every node ready) may take to finish any acknowledged
+    /// task, failover included: a task still not done after the cluster was healthy this
+    /// long is a liveness failure (`not-done`); before, it is only `unfinished`. `None` (the
+    /// default) promises nothing, so only a recovery wait that saw every task done can prove
+    /// a task not done.
+    fn task_liveness(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Every node's process state, for `nodes.json` (pid, exit status, restarts).
     fn node_states(&self) -> serde_json::Value;
     /// The client of the tasks workload.
@@ -76,6 +90,32 @@ pub trait Cluster: Send + Sync {
     }
     /// Tears everything down (nodes and sandbox); reports the first error.
     fn teardown(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// How a node's process ended on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeExit {
+    /// The exit status, as the OS said it (`exit status: 2`).
+    pub status: String,
+    /// True when the node refused its command line (a usage error: the user's to fix).
+    pub usage_error: bool,
+    /// The last lines of its output (stdout and stderr).
+    pub output_tail: String,
+}
+
+/// The last `lines` lines of a log file (at most its last 16 KB), for error messages.
+pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return format!("(no output: {} cannot be read)", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The tasks workload's client. Each call is bounded by the client's op timeout.

@@ -44,6 +44,13 @@ pub(crate) struct Notes {
     pub(crate) main_phase: bool,
     pub(crate) main_phase_ms: Option<u64>,
     pub(crate) setup_ms: Option<u64>,
+    /// Ops the recorder wrote to history.jsonl.
+    pub(crate) written: u64,
+    /// Ops the recorder could not write, and the first write error.
+    pub(crate) history_loss: Option<(u64, String)>,
+    /// A node exited on its own before the cluster was ready, with a usage error: the run
+    /// is the user's error (exit 254), not an unknown.
+    pub(crate) bad_usage: Option<String>,
 }
 
 pub(crate) async fn finish(
@@ -77,20 +84,24 @@ pub(crate) async fn finish(
         results.add_extra("linearizable", x);
     }
     let run_ms = started.elapsed().as_millis() as u64;
-    results.add_extra(
-        "harness",
-        harness_result(cfg, &notes, &counts, interrupted, run_ms),
-    );
-    let verdict = results.valid;
+    let facts = Facts::of(cfg, &notes, &counts, &results, interrupted);
+    results.add_extra("harness", harness_result(&facts, &notes, &counts, run_ms));
+    let mut problems = notes.problems.clone();
+    // Results that could not be stored are no evidence: never valid (the summary says why).
+    let stored = store::write_json(&run_dir.join(store::RESULTS_JSON), &results);
+    let mut verdict = results.valid;
+    if let Err(e) = stored {
+        problems.push(format!("results.json could not be written: {e:#}"));
+        if verdict == Verdict::Valid {
+            verdict = Verdict::Unknown;
+        }
+    }
     let exit = match (verdict, interrupted) {
+        _ if notes.bad_usage.is_some() => Exit::BadInput,
         (Verdict::Invalid, _) => Exit::Invalid,
         (_, true) | (Verdict::Unknown, _) => Exit::Unknown,
         (Verdict::Valid, false) => Exit::Valid,
     };
-    let mut problems = notes.problems.clone();
-    if let Err(e) = store::write_json(&run_dir.join(store::RESULTS_JSON), &results) {
-        problems.push(format!("results.json: {e:#}"));
-    }
     if let Err(e) = crate::report::render(run_dir) {
         problems.push(format!("report.html: {e:#}"));
     }
@@ -131,46 +142,125 @@ pub(crate) async fn finish(
     }
 }
 
-/// The harness's own conditions, as a checker: no vacuous pass.
-fn harness_result(
-    cfg: &RunConfig,
-    notes: &Notes,
-    counts: &BTreeMap<String, Counts>,
-    interrupted: bool,
-    run_ms: u64,
-) -> ExtraResult {
-    let ok_client: u64 = counts
+/// What the no-vacuous-pass rules look at, gathered from the run (kept apart from the
+/// rules so the rules are a pure function, tested on their own).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Facts {
+    pub(crate) interrupted: bool,
+    pub(crate) main_phase: bool,
+    /// Faults in the plan, due before the run stopped, and applied (verified).
+    pub(crate) planned_faults: usize,
+    pub(crate) due_faults: usize,
+    pub(crate) applied_faults: usize,
+    pub(crate) ok_client_ops: u64,
+    pub(crate) min_ok_ops: u64,
+    /// Ops the recorder wrote, and ops the checkers read back from history.jsonl.
+    pub(crate) written: u64,
+    pub(crate) read_back: u64,
+    /// The reader's warnings (a cut last line).
+    pub(crate) read_warnings: Vec<String>,
+    /// Ops the recorder could not write, and why.
+    pub(crate) history_loss: Option<(u64, String)>,
+    /// Setup problems (the cluster never ran as planned).
+    pub(crate) setup_problems: Vec<String>,
+}
+
+impl Facts {
+    fn of(
+        cfg: &RunConfig,
+        notes: &Notes,
+        counts: &BTreeMap<String, Counts>,
+        results: &Results,
+        interrupted: bool,
+    ) -> Facts {
+        Facts {
+            interrupted,
+            main_phase: notes.main_phase,
+            planned_faults: notes.nemesis.planned,
+            due_faults: notes.nemesis.due,
+            applied_faults: notes.nemesis.applied.len(),
+            ok_client_ops: ok_client_ops(counts),
+            min_ok_ops: cfg.min_ok_ops,
+            written: notes.written,
+            read_back: results.ops,
+            read_warnings: results.warnings.iter().map(|w| w.to_string()).collect(),
+            history_loss: notes.history_loss.clone(),
+            setup_problems: notes
+                .problems
+                .iter()
+                .filter(|p| p.starts_with("setup"))
+                // The first line: a node's output follows in the problem itself.
+                .map(|p| p.lines().next().unwrap_or_default().to_string())
+                .collect(),
+        }
+    }
+}
+
+fn ok_client_ops(counts: &BTreeMap<String, Counts>) -> u64 {
+    counts
         .iter()
         .filter(|(f, _)| f.as_str() != "read-tasks")
         .map(|(_, c)| c.ok)
-        .sum();
+        .sum()
+}
+
+/// The no-vacuous-pass rules (docs/harness-promises.md): each reason why the run's history
+/// cannot support a valid verdict. Empty means the run may be valid.
+pub(crate) fn vacuous_reasons(f: &Facts) -> Vec<String> {
     let mut why = Vec::new();
-    if interrupted {
+    if f.interrupted {
         why.push("interrupted".to_string());
     }
-    if !notes.main_phase {
+    if !f.main_phase {
         why.push("the main phase never ran".into());
     }
-    if notes.nemesis.applied.len() < notes.nemesis.due {
+    if let Some((lost, error)) = &f.history_loss {
+        why.push(format!(
+            "the history could not be written completely ({error}; {lost} op(s) lost): what was not written cannot be checked"
+        ));
+    } else if f.main_phase && f.read_back != f.written {
+        why.push(format!(
+            "the history lost ops: {} written, {} read back",
+            f.written, f.read_back
+        ));
+    }
+    if !f.read_warnings.is_empty() {
+        why.push(format!(
+            "the history is damaged: {}",
+            f.read_warnings.join("; ")
+        ));
+    }
+    if f.applied_faults < f.due_faults {
         why.push(format!(
             "{} of {} due faults never took effect",
-            notes.nemesis.due - notes.nemesis.applied.len(),
-            notes.nemesis.due
+            f.due_faults - f.applied_faults,
+            f.due_faults
         ));
     }
-    if ok_client < cfg.min_ok_ops {
+    if f.planned_faults > 0 && f.applied_faults == 0 && f.main_phase && !f.interrupted {
         why.push(format!(
-            "only {ok_client} ok client ops (at least {} needed)",
-            cfg.min_ok_ops
+            "{} faults were planned and none took effect: nothing was tested under faults",
+            f.planned_faults
         ));
     }
-    why.extend(
-        notes
-            .problems
-            .iter()
-            .filter(|p| p.starts_with("setup"))
-            .cloned(),
-    );
+    if f.ok_client_ops < f.min_ok_ops {
+        why.push(format!(
+            "only {} ok client ops (at least {} needed)",
+            f.ok_client_ops, f.min_ok_ops
+        ));
+    }
+    why.extend(f.setup_problems.iter().cloned());
+    why
+}
+
+/// The harness's own conditions, as a checker: no vacuous pass.
+fn harness_result(
+    facts: &Facts,
+    notes: &Notes,
+    counts: &BTreeMap<String, Counts>,
+    run_ms: u64,
+) -> ExtraResult {
+    let why = vacuous_reasons(facts);
     let valid = if why.is_empty() {
         Verdict::Valid
     } else {
@@ -180,25 +270,162 @@ fn harness_result(
         valid,
         summary: if why.is_empty() {
             format!(
-                "{ok_client} ok client ops, {} faults applied",
-                notes.nemesis.applied.len()
+                "{} ok client ops, {} faults applied",
+                facts.ok_client_ops, facts.applied_faults
             )
         } else {
             why.join("; ")
         },
         detail: json!({
-            "ok_client_ops": ok_client,
+            "ok_client_ops": facts.ok_client_ops,
             "nemesis": notes.nemesis,
             "setup_ms": notes.setup_ms,
             "ready_ms": notes.ready_ms,
             "recovery": notes.recovery,
             "final_read_node": notes.final_read,
             "problems": notes.problems,
-            "interrupted": interrupted,
+            "interrupted": facts.interrupted,
             "main_phase_ms": notes.main_phase_ms,
             "client_ops": counts.iter().filter(|(f, _)| f.as_str() != "read-tasks")
                 .map(|(_, c)| c.ok + c.fail + c.info).sum::<u64>(),
+            "history": {
+                "written": facts.written,
+                "read_back": facts.read_back,
+                "lost": facts.history_loss.as_ref().map(|l| l.0).unwrap_or(0),
+                "write_error": facts.history_loss.as_ref().map(|l| l.1.clone()),
+            },
             "run_ms": run_ms,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that did everything right.
+    fn healthy() -> Facts {
+        Facts {
+            main_phase: true,
+            planned_faults: 6,
+            due_faults: 6,
+            applied_faults: 6,
+            ok_client_ops: 500,
+            min_ok_ops: 10,
+            written: 1200,
+            read_back: 1200,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_run_has_no_reason_against_valid() {
+        assert_eq!(vacuous_reasons(&healthy()), Vec::<String>::new());
+    }
+
+    /// Proves a failed history write (a full disk) is never valid, whatever was read back.
+    #[test]
+    fn a_failed_history_write_is_never_valid() {
+        let f = Facts {
+            history_loss: Some((3, "No space left on device (os error 28)".into())),
+            ..healthy()
+        };
+        let why = vacuous_reasons(&f);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("3 op(s) lost"), "{why:?}");
+    }
+
+    /// Proves ops written but not read back (the file changed after the run wrote it) are
+    /// never valid.
+    #[test]
+    fn fewer_ops_read_back_than_written_is_never_valid() {
+        let f = Facts {
+            read_back: 1199,
+            ..healthy()
+        };
+        assert_eq!(
+            vacuous_reasons(&f),
+            vec!["the history lost ops: 1200 written, 1199 read back".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_cut_last_line_is_never_valid() {
+        let f = Facts {
+            read_warnings: vec!["history.jsonl:1201: truncated last line".into()],
+            ..healthy()
+        };
+        assert_eq!(vacuous_reasons(&f).len(), 1);
+    }
+
+    /// Proves a run whose planned faults all failed to apply cannot pass as tested under
+    /// faults, and a run with none planned (`--nemesis none`) can.
+    #[test]
+    fn planned_faults_none_applied_is_never_valid() {
+        let f = Facts {
+            due_faults: 0,
+            applied_faults: 0,
+            ..healthy()
+        };
+        let why = vacuous_reasons(&f);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("none took effect"), "{why:?}");
+        let none = Facts {
+            planned_faults: 0,
+            due_faults: 0,
+            applied_faults: 0,
+            ..healthy()
+        };
+        assert!(vacuous_reasons(&none).is_empty());
+    }
+
+    #[test]
+    fn missing_faults_few_ops_setup_and_interrupts_each_say_why() {
+        let cases: Vec<(Facts, &str)> = vec![
+            (
+                Facts {
+                    applied_faults: 4,
+                    ..healthy()
+                },
+                "2 of 6 due faults never took effect",
+            ),
+            (
+                Facts {
+                    ok_client_ops: 3,
+                    ..healthy()
+                },
+                "only 3 ok client ops (at least 10 needed)",
+            ),
+            (
+                Facts {
+                    setup_problems: vec!["setup failed: n1 exited".into()],
+                    ..healthy()
+                },
+                "setup failed: n1 exited",
+            ),
+            (
+                Facts {
+                    interrupted: true,
+                    ..healthy()
+                },
+                "interrupted",
+            ),
+        ];
+        for (f, expected) in cases {
+            assert_eq!(vacuous_reasons(&f), vec![expected.to_string()], "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_whose_main_phase_never_ran_is_never_valid() {
+        let f = Facts {
+            main_phase: false,
+            written: 0,
+            read_back: 0,
+            ..healthy()
+        };
+        assert!(vacuous_reasons(&f)
+            .iter()
+            .any(|w| w == "the main phase never ran"));
     }
 }

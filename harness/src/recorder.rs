@@ -7,6 +7,11 @@
 //! real-time reasoning depends on that). Nemesis events carry the instant the nemesis says
 //! the fault took effect; if ops were written after that instant meanwhile, the event's time
 //! is raised to the last written time, so times never go back.
+//!
+//! A failed write (a full disk) poisons the recorder: the file is left as it is (possibly
+//! ending in a cut line, which the reader reports), no later op is written after it (a line
+//! appended after a cut one would hide the cut), and every op from then on is counted as lost.
+//! The run's verdict is then never valid ([`Recorder::loss`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +41,8 @@ struct Inner {
     counts: BTreeMap<String, Counts>,
     nemesis_events: u64,
     error: Option<String>,
+    /// Ops that could not be written (the failed one and every one after it).
+    lost: u64,
 }
 
 /// The shared history writer of one run. Time 0 is the start of the main phase.
@@ -97,6 +104,7 @@ impl Recorder {
                 counts: BTreeMap::new(),
                 nemesis_events: 0,
                 error: None,
+                lost: 0,
             }),
         })
     }
@@ -118,6 +126,8 @@ impl Recorder {
         op.index = inner.next_index;
         op.time = self.since_start(at).max(inner.last_time);
         let Some(w) = inner.writer.as_mut() else {
+            // Closed, or poisoned by an earlier failed write.
+            inner.lost += 1;
             return;
         };
         match w.append(&op) {
@@ -126,8 +136,11 @@ impl Recorder {
                 inner.last_time = op.time;
             }
             Err(e) => {
-                tracing::error!("history: {e}");
+                tracing::error!("history: {e}; no further op is written");
                 inner.error.get_or_insert_with(|| e.to_string());
+                inner.lost += 1;
+                // Dropping the writer closes the file without appending anything more.
+                inner.writer = None;
             }
         }
     }
@@ -202,7 +215,16 @@ impl Recorder {
         self.len() == 0
     }
 
-    /// Closes the file (fsync). Later appends are dropped. Reports the first write error.
+    /// The history's loss so far: how many ops could not be written and the first write
+    /// error, or `None` when every op was written.
+    pub fn loss(&self) -> Option<(u64, String)> {
+        let inner = self.lock();
+        let error = inner.error.clone()?;
+        Some((inner.lost, error))
+    }
+
+    /// Closes the file (fsync). Later appends are dropped and counted lost. Reports the
+    /// first write error.
     pub fn close(&self) -> Result<(), String> {
         let mut inner = self.lock();
         if let Some(w) = inner.writer.take() {
@@ -259,5 +281,38 @@ mod tests {
         let c = r.counts();
         assert_eq!(c["submit"].ok, 1);
         assert_eq!(c["acquire"].info, 1);
+    }
+
+    /// Proves a failed write poisons the recorder: `/dev/full` fails every write with
+    /// ENOSPC, as a full disk does; every op from then on is counted lost, and the error is
+    /// kept for the verdict.
+    #[test]
+    fn a_failed_write_loses_every_later_op_and_says_so() {
+        let r = Recorder {
+            start: Instant::now(),
+            inner: Mutex::new(Inner {
+                writer: Some(HistoryWriter::from_file(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open("/dev/full")
+                        .unwrap(),
+                    "/dev/full",
+                )),
+                next_index: 0,
+                last_time: 0,
+                counts: BTreeMap::new(),
+                nemesis_events: 0,
+                error: None,
+                lost: 0,
+            }),
+        };
+        r.invoke(0, "submit", json!({"task": "t0-1"}), None);
+        r.complete(0, "submit", Completion::ok(json!({"task": "t0-1"})), None);
+        r.invoke(1, "submit", json!({"task": "t1-1"}), None);
+        assert_eq!(r.len(), 0);
+        let (lost, why) = r.loss().expect("the loss is reported");
+        assert_eq!(lost, 3);
+        assert!(why.contains("No space left"), "{why}");
+        assert!(r.close().is_err());
     }
 }

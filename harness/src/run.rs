@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
+use nemesis::NodeId;
 use tokio::sync::watch;
 
 use crate::cli::{ExecFlags, PlanFlags};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, NodeExit};
 use crate::config::{FaultKind, NetMode, RunConfig};
 use crate::exit::{bad_input, Exit};
 use crate::nemesis_run;
@@ -108,8 +109,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     };
     let run_dir = store::create_run_dir(&cfg.store, &cfg.plan)?;
     store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg, &run_dir))?;
-    std::fs::write(run_dir.join(store::PLAN_JSON), plan.to_json())
-        .with_context(|| format!("writing plan.json in {}", run_dir.display()))?;
+    store::write_atomic(&run_dir.join(store::PLAN_JSON), plan.to_json().as_bytes())?;
     eprintln!(
         "gauntlet run: seed {} · {} nodes · {} · nemesis {} · {} s · {}",
         cfg.plan.seed,
@@ -159,7 +159,7 @@ async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome 
                     notes.ready_ms = Some(ms);
                     eprintln!("gauntlet run: cluster ready in {ms} ms");
                 }
-                Err(e) => notes.problems.push(e),
+                Err(e) => note_not_ready(&mut notes, e),
             }
             if notes.ready_ms.is_some() && !*stop_rx.borrow() {
                 match Recorder::create(&history) {
@@ -198,10 +198,12 @@ async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome 
             if let Err(e) = r.close() {
                 notes.problems.push(format!("history: {e}"));
             }
+            notes.written = r.len();
+            notes.history_loss = r.loss();
         }
         None => {
-            if let Err(e) = std::fs::write(&history, "") {
-                notes.problems.push(format!("history: {e}"));
+            if let Err(e) = store::create_empty(&history) {
+                notes.problems.push(format!("history: {e:#}"));
             }
         }
     }
@@ -256,12 +258,24 @@ async fn teardown(c: Arc<Box<dyn Cluster>>, notes: &mut Notes) {
 /// How long the cluster gets to become ready (every node healthy and seeing all alive).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Why the cluster never became ready.
+#[derive(Debug)]
+enum NotReady {
+    /// Still not ready at the timeout, or interrupted: why.
+    Late(String),
+    /// A node's process exited on its own: there is no point waiting.
+    Exited(NodeId, NodeExit),
+}
+
 async fn wait_ready(
     c: &Arc<Box<dyn Cluster>>,
     mut stop: watch::Receiver<bool>,
-) -> Result<u64, String> {
+) -> Result<u64, NotReady> {
     let t0 = Instant::now();
     loop {
+        if let Some((n, exit)) = c.nodes().iter().find_map(|n| Some((n, c.exited(n)?))) {
+            return Err(NotReady::Exited(n.clone(), exit));
+        }
         let mut why = None;
         for n in c.nodes() {
             if let Err(e) = c.ready(n).await {
@@ -273,13 +287,37 @@ async fn wait_ready(
             return Ok(t0.elapsed().as_millis() as u64);
         };
         if t0.elapsed() > READY_TIMEOUT {
-            return Err(format!(
+            return Err(NotReady::Late(format!(
                 "the cluster was not ready after {READY_TIMEOUT:?}: {why}"
-            ));
+            )));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            _ = stop.wait_for(|s| *s) => return Err("interrupted before the cluster was ready".into()),
+            _ = stop.wait_for(|s| *s) => return Err(NotReady::Late("interrupted before the cluster was ready".into())),
+        }
+    }
+}
+
+/// Notes why the cluster never became ready; a node that refused its command line makes
+/// the run the user's error (exit 254).
+fn note_not_ready(notes: &mut Notes, e: NotReady) {
+    match e {
+        NotReady::Late(why) => notes.problems.push(why),
+        NotReady::Exited(node, exit) => {
+            let why = format!(
+                "setup failed: {node} exited before the cluster was ready ({}){}; its last output:\n{}",
+                exit.status,
+                if exit.usage_error {
+                    ", refusing its command line (check --node-arg)"
+                } else {
+                    ""
+                },
+                exit.output_tail
+            );
+            if exit.usage_error {
+                notes.bad_usage = Some(why.clone());
+            }
+            notes.problems.push(why);
         }
     }
 }
@@ -385,8 +423,11 @@ async fn recover_and_read(
     let next = 1_000_000;
     let ctx = ctx(c, rec, Instant::now(), stop, next);
     let nodes = c.nodes().to_vec();
-    notes.recovery =
-        workload::await_tasks_done(&ctx, &nodes, Duration::from_millis(cfg.recovery_ms)).await;
+    let budget = Duration::from_millis(cfg.recovery_ms);
+    let liveness = c.task_liveness();
+    notes.recovery = workload::await_tasks_done(&ctx, &***c, &nodes, budget, liveness)
+        .await
+        .text;
     if *stop.borrow() {
         return;
     }

@@ -7,6 +7,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -56,26 +57,63 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Creates `store/<workload>-<nemesis>/<time>-seed<seed>/` (and `nodes/`), points
 /// `store/latest` at it, and returns it.
+///
+/// The run directory is created *exclusively* (`mkdir`, never "create if missing"): two
+/// runs started at once in one store, even in the same millisecond with the same seed, never
+/// share a directory; the loser of a race takes the next suffix (`-2`, `-3`, ...). A store
+/// that cannot hold a run (a file, unwritable, missing parent) is bad input (exit 254).
 pub fn create_run_dir(store: &Path, opts: &PlanOptions) -> anyhow::Result<PathBuf> {
-    let group = format!("{}-{}", opts.workload, opts.nemesis.label());
-    let mut name = format!("{}-seed{}", utc_stamp(SystemTime::now()), opts.seed);
-    let mut dir = store.join(&group).join(&name);
-    // Two runs of one seed in the same millisecond (torture on a fast machine): add a suffix.
-    let mut k = 1;
-    while dir.exists() {
-        k += 1;
-        name = format!("{}-seed{}-{k}", utc_stamp(SystemTime::now()), opts.seed);
-        dir = store.join(&group).join(&name);
-    }
-    std::fs::create_dir_all(dir.join("nodes"))
-        .with_context(|| format!("creating the run directory {}", dir.display()))?;
-    point_latest(store, &Path::new(&group).join(&name))?;
+    let group = store.join(format!("{}-{}", opts.workload, opts.nemesis.label()));
+    std::fs::create_dir_all(&group).map_err(|e| store_error(store, &group, &e))?;
+    let stamp = utc_stamp(SystemTime::now());
+    let dir = create_exclusive(&group, &format!("{stamp}-seed{}", opts.seed))
+        .map_err(|e| store_error(store, &group, &e))?;
+    std::fs::create_dir(dir.join("nodes"))
+        .with_context(|| format!("creating {}", dir.join("nodes").display()))?;
+    let rel = dir.strip_prefix(store).unwrap_or(&dir).to_path_buf();
+    point_latest(store, &rel)?;
     Ok(dir)
 }
 
+/// How many suffixes [`create_exclusive`] tries before it gives up (a store in which a
+/// thousand runs of one seed start in one millisecond is not a store, it is an attack).
+const MAX_SUFFIX: u32 = 1000;
+
+/// Creates `parent/base`, or `parent/base-2`, `-3`, ... : the first that did not exist, with
+/// one `mkdir` each, so a concurrent creator can never be handed the same directory.
+fn create_exclusive(parent: &Path, base: &str) -> std::io::Result<PathBuf> {
+    for k in 1..=MAX_SUFFIX {
+        let name = if k == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{k}")
+        };
+        let dir = parent.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{base}: {MAX_SUFFIX} run directories of that name already exist"),
+    ))
+}
+
+/// The error for a store that cannot hold a run: the user's (exit 254), naming the store.
+fn store_error(store: &Path, at: &Path, e: &std::io::Error) -> anyhow::Error {
+    crate::exit::bad_input(format!(
+        "--store {}: cannot create a run directory in {}: {e}",
+        store.display(),
+        at.display()
+    ))
+}
 /// Replaces `store/latest` with a symlink to `rel` (relative to the store), atomically.
 fn point_latest(store: &Path, rel: &Path) -> anyhow::Result<()> {
-    let tmp = store.join(format!(".latest.{}", std::process::id()));
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let k = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = store.join(format!(".latest.{}.{k}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(rel, &tmp).with_context(|| format!("creating {}", tmp.display()))?;
     std::fs::rename(&tmp, store.join("latest"))
@@ -83,11 +121,47 @@ fn point_latest(store: &Path, rel: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes pretty JSON plus a newline.
+/// Writes pretty JSON plus a newline, atomically: into a temporary file beside `path`,
+/// synced, then renamed over it. A failed write (a full disk) leaves no half-written or empty
+/// file at `path` and removes the temporary one.
 pub fn write_json(path: &Path, v: &impl Serialize) -> anyhow::Result<()> {
     let mut s = serde_json::to_string_pretty(v).context("serializing")?;
     s.push('\n');
-    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+    write_atomic(path, s.as_bytes())
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_json`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp.{}",
+        name.as_deref().unwrap_or("file"),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
+/// Creates an empty file at `path`, refusing to replace one (evidence is never truncated).
+pub fn create_empty(path: &Path) -> anyhow::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -126,5 +200,74 @@ mod tests {
         assert!(b.join("nodes").is_dir());
         let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
         assert_eq!(latest, std::fs::canonicalize(&b).unwrap());
+    }
+
+    /// Proves run directories are created exclusively: 16 threads create the run directory
+    /// of one seed at the same instant (the same millisecond stamp for most of them), and each
+    /// gets a directory of its own. The old check-then-create shared directories here.
+    #[test]
+    fn concurrent_runs_of_one_seed_never_share_a_directory() {
+        let store = tempfile::tempdir().unwrap();
+        let o = crate::plan::tests_support::opts(7);
+        let barrier = std::sync::Barrier::new(16);
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        create_run_dir(store.path(), &o).unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
+        assert_eq!(distinct.len(), 16, "{dirs:?}");
+        assert!(dirs.iter().all(|d| d.join("nodes").is_dir()));
+    }
+
+    /// Proves an existing run directory is never reused, even when its name is the next one
+    /// a run would take.
+    #[test]
+    fn an_existing_directory_is_skipped_not_reused() {
+        let parent = tempfile::tempdir().unwrap();
+        std::fs::create_dir(parent.path().join("x")).unwrap();
+        std::fs::create_dir(parent.path().join("x-2")).unwrap();
+        std::fs::write(parent.path().join("x-2").join("history.jsonl"), "evidence").unwrap();
+        let d = create_exclusive(parent.path(), "x").unwrap();
+        assert_eq!(d, parent.path().join("x-3"));
+        let kept = std::fs::read_to_string(parent.path().join("x-2/history.jsonl")).unwrap();
+        assert_eq!(kept, "evidence");
+    }
+
+    /// Proves a store that is a file is the user's error (exit 254), naming the store.
+    #[test]
+    fn a_store_that_is_a_file_is_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("store");
+        std::fs::write(&file, "not a directory").unwrap();
+        let o = crate::plan::tests_support::opts(1);
+        let err = create_run_dir(&file, &o).unwrap_err();
+        assert_eq!(crate::exit::exit_for_error(&err), crate::exit::Exit::BadInput);
+        assert!(format!("{err:#}").contains("--store"), "{err:#}");
+    }
+
+    /// Proves evidence is never truncated: `create_empty` refuses an existing file and an
+    /// atomic write that fails leaves neither the target nor its temporary file.
+    #[test]
+    fn evidence_is_never_truncated_or_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("history.jsonl");
+        std::fs::write(&h, "{}\n").unwrap();
+        assert!(create_empty(&h).is_err());
+        assert_eq!(std::fs::read_to_string(&h).unwrap(), "{}\n");
+        let missing = dir.path().join("no-such-dir").join("results.json");
+        assert!(write_json(&missing, &serde_json::json!({"valid": true})).is_err());
+        write_json(&dir.path().join("r.json"), &serde_json::json!({"a": 1})).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp.")), "{names:?}");
     }
 }

@@ -17,7 +17,7 @@ use nemesis::NodeId;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::cluster::{LocksClient, RegisterClient, Reply, TasksClient};
+use crate::cluster::{Cluster, LocksClient, RegisterClient, Reply, TasksClient};
 use crate::plan::{ClientOp, WorkerPlan};
 use crate::recorder::{Completion, Recorder};
 
@@ -158,34 +158,100 @@ pub async fn final_read(ctx: &Ctx, nodes: &[NodeId], rounds: usize) -> Option<No
     None
 }
 
-/// Waits (up to `max`) until a read of the tasks shows every task `done`; not recorded in
-/// the history (it only decides when the final read happens). Returns why it stopped.
-pub async fn await_tasks_done(ctx: &Ctx, nodes: &[NodeId], max: Duration) -> String {
-    let until = Instant::now() + max;
+/// How the recovery wait ended: recorded in the history as the nemesis op `recovery`, so
+/// the tasks checker can tell a task the cluster failed to finish (not-done) from one the
+/// budget ran out on (unfinished); see `checkers::tasks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// `done`, `budget` or `interrupted`.
+    pub outcome: &'static str,
+    /// How long the wait lasted.
+    pub waited: Duration,
+    /// How long every node had been ready, continuously, at the end.
+    pub healthy: Duration,
+    /// What the human summary says.
+    pub text: String,
+}
+
+/// Waits (up to `max`) until a read of the tasks shows every task `done`, polling every
+/// node's readiness meanwhile; the reads are not recorded (they only decide when the final
+/// read happens), the outcome is (see [`Recovery`]).
+pub async fn await_tasks_done(
+    ctx: &Ctx,
+    cluster: &dyn Cluster,
+    nodes: &[NodeId],
+    max: Duration,
+    liveness: Option<Duration>,
+) -> Recovery {
+    let start = Instant::now();
+    let until = start + max;
     let mut i = 0usize;
     let mut stop = ctx.stop.clone();
+    let mut healthy_since: Option<Instant> = None;
+    let end = |outcome, healthy_since: Option<Instant>, text: String| {
+        let now = Instant::now();
+        let r = Recovery {
+            outcome,
+            waited: now - start,
+            healthy: healthy_since.map_or(Duration::ZERO, |t| now - t),
+            text,
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        ctx.rec.nemesis(
+            checkers::tasks::RECOVERY,
+            json!({
+                "outcome": r.outcome,
+                "waited_ms": ms(r.waited),
+                "healthy_ms": ms(r.healthy),
+                "liveness_ms": liveness.map_or(u64::MAX, ms),
+            }),
+            now,
+        );
+        r
+    };
     loop {
+        let mut all_ready = true;
+        for n in nodes {
+            if cluster.ready(n).await.is_err() {
+                all_ready = false;
+                break;
+            }
+        }
+        healthy_since = if all_ready {
+            healthy_since.or(Some(Instant::now()))
+        } else {
+            None
+        };
         let node = &nodes[i % nodes.len()];
         i += 1;
-        match ctx.tasks.read_tasks(node).await {
-            Reply::Ok(Value::Object(tasks)) => {
-                let open = tasks
-                    .values()
-                    .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
-                    .count();
-                if open == 0 {
-                    return format!("all {} tasks done", tasks.len());
-                }
+        if let Reply::Ok(Value::Object(tasks)) = ctx.tasks.read_tasks(node).await {
+            let open = tasks
+                .values()
+                .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
+                .count();
+            if open == 0 {
+                return end(
+                    "done",
+                    healthy_since,
+                    format!("all {} tasks done", tasks.len()),
+                );
             }
-            Reply::Ok(_) | Reply::Fail(_) | Reply::Info(_) => {}
         }
         let next = Instant::now() + Duration::from_millis(250);
         if next >= until {
-            return format!("recovery wait of {max:?} elapsed");
+            let healthy = healthy_since.map_or(Duration::ZERO, |t| t.elapsed());
+            return end(
+                "budget",
+                healthy_since,
+                format!(
+                    "recovery wait of {max:?} elapsed (cluster healthy for the last {:.1} s)",
+                    healthy.as_secs_f64()
+                ),
+            );
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
-            _ = stop.wait_for(|s| *s) => return "interrupted".into(),
+            _ = stop.wait_for(|s| *s) => return end("interrupted", healthy_since, "interrupted".into()),
         }
     }
 }

@@ -332,6 +332,16 @@ impl HistoryWriter {
         })
     }
 
+    /// A writer appending to an already open file (a device such as `/dev/full` in a test of
+    /// a full disk, or a file the caller created exclusively itself).
+    pub fn from_file(file: File, path: impl Into<PathBuf>) -> Self {
+        HistoryWriter {
+            file,
+            path: path.into(),
+            buf: Vec::with_capacity(256),
+        }
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path

@@ -16,11 +16,19 @@ use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cluster::{BoxFuture, Cluster, LocksClient, RegisterClient, Reply, TasksClient};
+use crate::cluster::{
+    log_tail, BoxFuture, Cluster, LocksClient, NodeExit, RegisterClient, Reply, TasksClient,
+};
 use client::NodeClient;
 
 /// The port every node listens on (each node has its own address).
 pub const PORT: u16 = 7000;
+
+/// How long a healthy gauntlet-node cluster may take to finish an acknowledged task: failure
+/// detection (about 2 s), a claim lease running out twice (2 x 3 s: a claim taken by a node
+/// that then died, and a claim in flight), the scan period and the task's own work, with
+/// margin (docs/node-design.md "Tasks").
+pub const TASK_LIVENESS: Duration = Duration::from_secs(10);
 
 /// How long a node gets to exit after SIGTERM at teardown.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -204,6 +212,27 @@ impl Cluster for GauntletNode {
 
     fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.check_ready(node))
+    }
+
+    fn task_liveness(&self) -> Option<Duration> {
+        Some(TASK_LIVENESS)
+    }
+
+    fn exited(&self, node: &NodeId) -> Option<NodeExit> {
+        let Ok(NodeState::Exited {
+            status,
+            killed_by_sandbox: false,
+        }) = self.sandbox.state(node)
+        else {
+            return None;
+        };
+        let log = self.specs.get(node).map(|s| s.log.clone())?;
+        Some(NodeExit {
+            status: status.to_string(),
+            // gauntlet-node parses its flags with clap, which exits 2 on a usage error.
+            usage_error: status.code() == Some(2),
+            output_tail: log_tail(&log, 12),
+        })
     }
 
     fn node_states(&self) -> Value {
