@@ -557,7 +557,10 @@ impl TasksChecker {
             }
         }
         let judge = Judge {
-            not_done_proven: self.recovery.as_ref().is_none_or(RecoveryWait::proves_not_done),
+            not_done_proven: self
+                .recovery
+                .as_ref()
+                .is_none_or(RecoveryWait::proves_not_done),
             malformed_submits: self.error_count > 0,
         };
         classes.finish(opts, judge, &mut result);

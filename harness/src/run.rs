@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::json;
 use nemesis::NodeId;
+use serde_json::json;
 use tokio::sync::watch;
 
 use crate::cli::{ExecFlags, PlanFlags};

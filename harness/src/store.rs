@@ -248,7 +248,10 @@ mod tests {
         std::fs::write(&file, "not a directory").unwrap();
         let o = crate::plan::tests_support::opts(1);
         let err = create_run_dir(&file, &o).unwrap_err();
-        assert_eq!(crate::exit::exit_for_error(&err), crate::exit::Exit::BadInput);
+        assert_eq!(
+            crate::exit::exit_for_error(&err),
+            crate::exit::Exit::BadInput
+        );
         assert!(format!("{err:#}").contains("--store"), "{err:#}");
     }
 

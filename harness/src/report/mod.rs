@@ -67,9 +67,7 @@ pub fn render(run_dir: &Path) -> anyhow::Result<PathBuf> {
     let data = load::load(run_dir)?;
     let html = page::render(&data);
     let path = run_dir.join(REPORT_FILE);
-    let tmp = run_dir.join(".report.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot write", path.display()))?;
+    crate::store::write_atomic(&path, html.as_bytes())?;
     Ok(path)
 }
 
