@@ -8,6 +8,10 @@ use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig, Workload};
 use crate::exit::bad_input;
 
 /// The flags the plan depends on (shared by `run` and `plan`).
+
+/// The default `--recovery` (the rerun command leaves it out when equal).
+pub const DEFAULT_RECOVERY: &str = "20s";
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanFlags {
     /// Number of nodes (n1..nN).
@@ -66,7 +70,9 @@ pub struct ExecFlags {
     #[arg(long)]
     pub net_backend: Option<String>,
     /// Longest wait after healing before the final read (ends early once all tasks are done).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// Longer than the system's task liveness bound (10 s for gauntlet-node) plus the time to
+    /// become healthy, so a task the cluster never finishes is proven not-done.
+    #[arg(long, default_value = DEFAULT_RECOVERY, value_parser = parse_duration)]
     pub recovery: Duration,
     /// How long a client waits for a response before recording the op as info.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

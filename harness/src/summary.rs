@@ -85,7 +85,11 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
     if let Some(b) = &cfg.net_backend {
         a.push(format!("--net-backend={b}"));
     }
-    opt!("recovery", ms(cfg.recovery_ms), "10s");
+    opt!(
+        "recovery",
+        ms(cfg.recovery_ms),
+        crate::cli::DEFAULT_RECOVERY
+    );
     opt!("op-timeout", ms(cfg.op_timeout_ms), "2s");
     opt!("min-ok-ops", cfg.min_ok_ops.to_string(), "10");
     a
@@ -153,7 +157,7 @@ mod tests {
             node_args: vec!["--bug=early-lease-expiry".into()],
             net: crate::config::NetMode::Namespaces,
             net_backend: None,
-            recovery_ms: 10_000,
+            recovery_ms: 20_000,
             op_timeout_ms: 2_000,
             min_ok_ops: 10,
         };

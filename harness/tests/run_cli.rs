@@ -126,7 +126,7 @@ fn short(seed: &str, nemesis: &str) -> Vec<String> {
         "--time-limit=8s",
         &format!("--nemesis={nemesis}"),
         "--nemesis-interval=2s",
-        "--recovery=10s",
+        "--recovery=20s",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -201,7 +201,7 @@ fn all_nemeses_from_a_plan_file_is_valid_and_replays_it() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let r = run(&[&format!("--plan={}", plan.display()), "--recovery=10s"]);
+    let r = run(&[&format!("--plan={}", plan.display()), "--recovery=20s"]);
     assert_eq!(
         r.code(),
         0,

@@ -62,11 +62,11 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Short runs: 5 s main phase, faults every ~2 s, recovery up to 10 s (ends early once done).
+/// Short runs: 5 s main phase, faults every ~2 s, recovery up to 20 s (ends early once done).
 const SHORT: [&str; 4] = [
     "--time-limit=5s",
     "--nemesis-interval=2s",
-    "--recovery=10s",
+    "--recovery=20s",
     "--plain",
 ];
 
@@ -210,7 +210,7 @@ fn shards_cover_exactly_the_unsharded_seeds_and_merge() {
         "--seeds=321..326",
         "--nemesis=none",
         "--time-limit=3s",
-        "--recovery=10s",
+        "--recovery=20s",
         "--plain",
     ]);
     let runs: Vec<(Option<&str>, PathBuf)> = vec![
