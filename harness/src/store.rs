@@ -63,9 +63,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// share a directory; the loser of a race takes the next suffix (`-2`, `-3`, ...). A store
 /// that cannot hold a run (a file, unwritable, missing parent) is bad input (exit 254).
 pub fn create_run_dir(store: &Path, opts: &PlanOptions) -> anyhow::Result<PathBuf> {
+    create_run_dir_at(store, opts, SystemTime::now())
+}
+
+/// [`create_run_dir`] with the time its name is stamped with.
+fn create_run_dir_at(store: &Path, opts: &PlanOptions, at: SystemTime) -> anyhow::Result<PathBuf> {
     let group = store.join(format!("{}-{}", opts.workload, opts.nemesis.label()));
     std::fs::create_dir_all(&group).map_err(|e| store_error(store, &group, &e))?;
-    let stamp = utc_stamp(SystemTime::now());
+    let stamp = utc_stamp(at);
     let dir = create_exclusive(&group, &format!("{stamp}-seed{}", opts.seed))
         .map_err(|e| store_error(store, &group, &e))?;
     std::fs::create_dir(dir.join("nodes"))
@@ -202,9 +207,11 @@ mod tests {
         assert_eq!(latest, std::fs::canonicalize(&b).unwrap());
     }
 
-    /// Proves run directories are created exclusively: 16 threads create the run directory
-    /// of one seed at the same instant (the same millisecond stamp for most of them), and each
-    /// gets a directory of its own. The old check-then-create shared directories here.
+    /// Proves run directories are created exclusively: 16 threads each create 40 run
+    /// directories of one seed stamped with one instant (runs started in the same
+    /// millisecond), and every one is a directory of its own. The old check-then-create (`exists()`, then
+    /// `create_dir_all`, which succeeds on an existing directory) handed one directory to
+    /// several threads here: 5 of 5 tries failed with it (608-639 distinct of 640).
     #[test]
     fn concurrent_runs_of_one_seed_never_share_a_directory() {
         let store = tempfile::tempdir().unwrap();
@@ -215,14 +222,16 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        create_run_dir(store.path(), &o).unwrap()
+                        (0..40)
+                            .map(|_| create_run_dir_at(store.path(), &o, UNIX_EPOCH).unwrap())
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
         });
         let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
-        assert_eq!(distinct.len(), 16, "{dirs:?}");
+        assert_eq!(distinct.len(), 16 * 40);
         assert!(dirs.iter().all(|d| d.join("nodes").is_dir()));
     }
 
