@@ -88,7 +88,8 @@ pub(crate) async fn finish(
         (Verdict::Valid, false) => Exit::Valid,
     };
     let mut problems = notes.problems.clone();
-    if let Err(e) = store::write_json(&run_dir.join(store::RESULTS_JSON), &results) {
+    let written = store::write_json(&run_dir.join(store::RESULTS_JSON), &results);
+    if let Err(e) = written.and_then(|()| crate::run_marker::release(run_dir)) {
         problems.push(format!("results.json: {e:#}"));
     }
     if let Err(e) = crate::report::render(run_dir) {

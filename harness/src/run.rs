@@ -107,6 +107,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         None => plan::generate(&cfg.plan),
     };
     let run_dir = store::create_run_dir(&cfg.store, &cfg.plan)?;
+    crate::run_marker::create(&run_dir)?;
     store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg, &run_dir))?;
     std::fs::write(run_dir.join(store::PLAN_JSON), plan.to_json())
         .with_context(|| format!("writing plan.json in {}", run_dir.display()))?;
