@@ -70,7 +70,7 @@ pub struct SeedResult {
     pub repro: String,
     /// Why it could not run, for [`Verdict::Error`].
     pub error: Option<String>,
-    /// SIGINT/SIGTERM cut the run short: the loop starts no further run.
+    /// SIGINT/SIGTERM/SIGHUP cut the run short: the loop starts no further run.
     pub interrupted: bool,
 }
 
@@ -96,7 +96,12 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
     // Before any thread starts (the progress bar ticks on one): the controller namespace.
     crate::run::enter_sandbox(cfg.net)?;
     let out = out_dir(&args, shard);
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| {
+        bad_input(format!(
+            "{} (from --out or --store): cannot create: {e}",
+            out.display()
+        ))
+    })?;
     eprintln!(
         "torture: {} seeds{} of {list}; outputs in {}",
         list.len(shard)
@@ -136,6 +141,11 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
 }
 
 fn seed_list(args: &TortureArgs) -> anyhow::Result<SeedList> {
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        return Err(bad_input(
+            "--duration: must be more than 0 (0 would run nothing)",
+        ));
+    }
     if let Some(range) = args.seeds {
         if args.plan.seed.is_some() {
             return Err(bad_input(
@@ -302,18 +312,28 @@ fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunCo
 /// at all becomes [`Verdict::Error`] with the reason.
 pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
     match crate::run::run_once(cfg) {
-        Ok(o) => SeedResult {
-            verdict: match o.exit {
+        Ok(o) => {
+            let mut verdict = match o.exit {
                 Exit::Valid => Verdict::Valid,
                 Exit::Invalid => Verdict::Invalid,
                 Exit::Unknown => Verdict::Unknown,
                 Exit::BadInput | Exit::Crash => Verdict::Error,
-            },
-            run_dir: Some(o.run_dir),
-            repro: o.repro,
-            error: None,
-            interrupted: o.interrupted,
-        },
+            };
+            // A valid verdict counts only if its run directory says finished (results.json
+            // written and synced): never a valid seed whose evidence is not on disk.
+            let state = crate::run_marker::state(&o.run_dir);
+            let error = (verdict == Verdict::Valid && !state.is_finished()).then(|| {
+                verdict = Verdict::Unknown;
+                format!("run directory {}", state.describe())
+            });
+            SeedResult {
+                verdict,
+                run_dir: Some(o.run_dir),
+                repro: o.repro,
+                error,
+                interrupted: o.interrupted,
+            }
+        }
         Err(e) => SeedResult {
             verdict: Verdict::Error,
             run_dir: None,
