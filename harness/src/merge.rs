@@ -86,9 +86,6 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Exit> {
                 .map(|(src, name, shards)| (src, name, shards)),
         )
         .map_err(bad_input)?;
-        if j.tests == 0 {
-            eprintln!("gauntlet merge: the JUnit inputs hold 0 testcases");
-        }
         (exit_of_junit(j), None)
     } else {
         check_shards(summaries.iter().map(|(src, s)| (src, &s.name, &s.shards)))

@@ -313,19 +313,13 @@ fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunCo
 pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
     match crate::run::run_once(cfg) {
         Ok(o) => {
-            let mut verdict = match o.exit {
+            let verdict = match o.exit {
                 Exit::Valid => Verdict::Valid,
                 Exit::Invalid => Verdict::Invalid,
                 Exit::Unknown => Verdict::Unknown,
                 Exit::BadInput | Exit::Crash => Verdict::Error,
             };
-            // A valid verdict counts only if its run directory says finished (results.json
-            // written and synced): never a valid seed whose evidence is not on disk.
-            let state = crate::run_marker::state(&o.run_dir);
-            let error = (verdict == Verdict::Valid && !state.is_finished()).then(|| {
-                verdict = Verdict::Unknown;
-                format!("run directory {}", state.describe())
-            });
+            let (verdict, error) = trusted_verdict(verdict, &crate::run_marker::state(&o.run_dir));
             SeedResult {
                 verdict,
                 run_dir: Some(o.run_dir),
@@ -347,9 +341,47 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
     }
 }
 
+/// A valid verdict counts only if its run directory says finished (results.json written and
+/// synced): never a valid seed whose evidence is not on disk. Such a seed is unknown, and the
+/// error says why.
+fn trusted_verdict(
+    verdict: Verdict,
+    state: &crate::run_marker::RunDirState,
+) -> (Verdict, Option<String>) {
+    if verdict == Verdict::Valid && !state.is_finished() {
+        (
+            Verdict::Unknown,
+            Some(format!("run directory {}", state.describe())),
+        )
+    } else {
+        (verdict, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_marker::RunDirState;
+
+    /// Proves: a valid seed whose run directory is not finished (its results.json was never
+    /// confirmed written) is counted unknown, with the reason; other verdicts stand.
+    #[test]
+    fn a_valid_seed_needs_a_finished_run_dir() {
+        assert_eq!(
+            trusted_verdict(Verdict::Valid, &RunDirState::Finished),
+            (Verdict::Valid, None)
+        );
+        let running = RunDirState::Running {
+            owner: "1:2".into(),
+        };
+        let (v, why) = trusted_verdict(Verdict::Valid, &running);
+        assert_eq!(v, Verdict::Unknown);
+        assert!(why.is_some_and(|w| w.contains("running")));
+        assert_eq!(
+            trusted_verdict(Verdict::Invalid, &RunDirState::Unfinished),
+            (Verdict::Invalid, None)
+        );
+    }
 
     /// A fake runner that makes a run dir per seed: multiples of 3 invalid, of 5 unknown.
     fn fake(root: &Path) -> impl FnMut(u64) -> SeedResult + '_ {
