@@ -242,7 +242,7 @@ fn elements(xml: &str, name: &str) -> u64 {
         .count() as u64
 }
 
-/// A text attribute of an XML start tag (unescaped only as far as names need).
+/// A text attribute of an XML start tag, as written (still escaped).
 fn text_attr(tag: &str, name: &str) -> String {
     let key = format!(" {name}=\"");
     tag.find(&key)

@@ -107,6 +107,22 @@ fn merge_of_one_of_two_shards_fails() {
     );
 }
 
+/// Proves: JUnit files alone are held to the same rule: their suites' `shard` property
+/// names 1/2, so 2/2 must be there too.
+#[test]
+fn merge_of_junit_files_alone_needs_every_shard() {
+    let t = tempfile::tempdir().unwrap();
+    let a = shard_dir(t.path(), "1/2", vec![record(0, Verdict::Valid)]);
+    let b = shard_dir(t.path(), "2/2", vec![record(1, Verdict::Valid)]);
+    let out = t.path().join("m");
+    let o = gauntlet(&["merge", s(&a.join("junit.xml")), "--out", s(&out)]);
+    assert_eq!(code(&o), 254, "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing 2/2"), "{}", stderr(&o));
+    let (ja, jb) = (a.join("junit.xml"), b.join("junit.xml"));
+    let o = gauntlet(&["merge", s(&ja), s(&jb), "--out", s(&out)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
 /// Proves: a shard given twice is refused rather than counted twice.
 #[test]
 fn merge_of_a_shard_given_twice_fails() {
