@@ -51,7 +51,7 @@ fn suite(summary: &Summary) -> String {
     let shard = if summary.shards.is_empty() {
         String::new()
     } else {
-        format!(" shard {}", summary.shards.join(","))
+        format!(" {SHARD_PREFIX}{}", summary.shards.join(","))
     };
     let mut out = String::new();
     let _ = writeln!(
@@ -140,11 +140,33 @@ fn testcase(out: &mut String, classname: &str, r: &RunRecord) {
     );
 }
 
-/// Joins JUnit documents written by [`render`] into one: every `<testsuite>` element, with
-/// the root's counts summed. Returns an error naming the input that has no testsuite.
-pub fn merge(docs: &[(String, String)]) -> Result<String, String> {
+/// Shard property value prefix in a `<testsuite>` written by [`render`].
+const SHARD_PREFIX: &str = "shard ";
+
+/// What [`merge`] made: the document, its counts (from the elements, not the attributes)
+/// and each input suite's name and shards, so the caller can check the shards are complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The merged document.
+    pub xml: String,
+    /// `<testcase>` elements.
+    pub tests: u64,
+    /// `<failure>` elements.
+    pub failures: u64,
+    /// `<error>` elements.
+    pub errors: u64,
+    /// Per input suite: (input name, suite name, its shards such as `1/4`; empty if unsharded).
+    pub suites: Vec<(String, String, Vec<String>)>,
+}
+
+/// Joins JUnit documents written by [`render`] into one: every `<testsuite>` element under
+/// one root. The counts are those of the `<testcase>`, `<failure>` and `<error>` elements; a
+/// suite whose count attributes say otherwise (a `<failure>` its `failures` does not count)
+/// is an error naming the input, so a miscounted file can never merge into a green gate.
+pub fn merge(docs: &[(String, String)]) -> Result<Merged, String> {
     let mut suites = String::new();
     let (mut tests, mut failures, mut errors, mut time) = (0u64, 0u64, 0u64, 0f64);
+    let mut names = Vec::new();
     for (name, doc) in docs {
         well_formed(doc).map_err(|e| format!("{name}: not well-formed XML: {e}"))?;
         let start = doc
@@ -155,20 +177,97 @@ pub fn merge(docs: &[(String, String)]) -> Result<String, String> {
             .ok_or_else(|| format!("{name}: unterminated <testsuite>"))?
             + "</testsuite>".len();
         let body = &doc[start..end];
-        for open in body.match_indices("<testsuite ").map(|(i, _)| &body[i..]) {
+        let found = [
+            ("tests", elements(body, "testcase")),
+            ("failures", elements(body, "failure")),
+            ("errors", elements(body, "error")),
+        ];
+        for (i, open) in body
+            .match_indices("<testsuite ")
+            .map(|(i, _)| (i, &body[i..]))
+        {
             let tag = &open[..open.find('>').unwrap_or(open.len())];
-            tests += attr(tag, "tests").unwrap_or(0.0) as u64;
-            failures += attr(tag, "failures").unwrap_or(0.0) as u64;
-            errors += attr(tag, "errors").unwrap_or(0.0) as u64;
             time = time.max(attr(tag, "time").unwrap_or(0.0));
+            let suite_end = body[i..].find("</testsuite>").map_or(body.len(), |e| i + e);
+            names.push((
+                name.clone(),
+                text_attr(tag, "name"),
+                shards_of(&body[i..suite_end]),
+            ));
         }
+        for (key, n) in found {
+            let said: Option<u64> = body
+                .match_indices("<testsuite ")
+                .map(|(i, _)| {
+                    let open = &body[i..];
+                    attr(&open[..open.find('>').unwrap_or(open.len())], key).map(|v| v as u64)
+                })
+                .sum();
+            if said.is_some_and(|said| said != n) {
+                return Err(format!(
+                    "{name}: the <testsuite> says {key}=\"{}\" but holds {n} such elements",
+                    said.unwrap_or(0)
+                ));
+            }
+        }
+        tests += found[0].1;
+        failures += found[1].1;
+        errors += found[2].1;
         suites.push_str("  ");
         suites.push_str(body);
         suites.push('\n');
     }
-    Ok(format!(
+    let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"gauntlet torture\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">\n{suites}</testsuites>\n"
-    ))
+    );
+    Ok(Merged {
+        xml,
+        tests,
+        failures,
+        errors,
+        suites: names,
+    })
+}
+
+/// How many `<name>` elements (opening or self-closing) the text holds.
+fn elements(xml: &str, name: &str) -> u64 {
+    let open = format!("<{name}");
+    xml.match_indices(&open)
+        .filter(|(i, _)| {
+            xml[i + open.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
+        })
+        .count() as u64
+}
+
+/// A text attribute of an XML start tag, as written (still escaped).
+fn text_attr(tag: &str, name: &str) -> String {
+    let key = format!(" {name}=\"");
+    tag.find(&key)
+        .and_then(|i| tag[i + key.len()..].split('"').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The shards a suite's `shard` property names (`shard 1/4,3/4`), empty when it has none.
+fn shards_of(suite: &str) -> Vec<String> {
+    let Some(i) = suite.find("<property name=\"shard\"") else {
+        return Vec::new();
+    };
+    let value = text_attr(
+        &suite[i..suite[i..].find('>').map_or(suite.len(), |e| i + e)],
+        "value",
+    );
+    value
+        .strip_prefix(SHARD_PREFIX)
+        .unwrap_or(&value)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// A numeric attribute of an XML start tag.
@@ -324,6 +423,23 @@ mod tests {
         ));
         let b = render(&summary("2/2", vec![record(1, Verdict::Unknown)]));
         let m = merge(&[("a.xml".into(), a), ("b.xml".into(), b)]).unwrap();
+        assert_eq!((m.tests, m.failures, m.errors), (3, 1, 1));
+        assert_eq!(
+            m.suites,
+            vec![
+                (
+                    "a.xml".into(),
+                    "gauntlet.torture.mixed-all".into(),
+                    vec!["1/2".into()]
+                ),
+                (
+                    "b.xml".into(),
+                    "gauntlet.torture.mixed-all".into(),
+                    vec!["2/2".into()]
+                ),
+            ]
+        );
+        let m = m.xml;
         assert!(
             m.contains(r#"<testsuites name="gauntlet torture" tests="3" failures="1" errors="1""#),
             "{m}"
@@ -335,5 +451,26 @@ mod tests {
         let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
         let e = merge(&[("c.xml".into(), format!("{decl}<testsuites/>"))]).unwrap_err();
         assert!(e.contains("c.xml"), "{e}");
+    }
+
+    /// Proves: the counts come from the elements. A `<failure>` with no `failures` attribute
+    /// still counts, and attributes that undercount it are refused, naming the file.
+    #[test]
+    fn failures_are_counted_from_elements_not_attributes() {
+        let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+        let suite = |attrs: &str| {
+            format!(
+                "{decl}<testsuites><testsuite name=\"s\"{attrs}><testcase name=\"seed 1\"><failure message=\"x\">x</failure></testcase><testcase name=\"seed 2\"/></testsuite></testsuites>"
+            )
+        };
+        let m = merge(&[("bare.xml".into(), suite(""))]).unwrap();
+        assert_eq!((m.tests, m.failures, m.errors), (2, 1, 0));
+        assert!(
+            m.xml.contains(r#"tests="2" failures="1" errors="0""#),
+            "{}",
+            m.xml
+        );
+        let e = merge(&[("liar.xml".into(), suite(r#" tests="2" failures="0""#))]).unwrap_err();
+        assert!(e.contains("liar.xml") && e.contains("failures"), "{e}");
     }
 }

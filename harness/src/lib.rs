@@ -19,6 +19,7 @@
 //! | [`recorder`] | the history writer of a run |
 //! | [`register`] | the register workload: planned read/write/cas, their client calls, the linearizability check |
 //! | [`store`] | the run directory and `store/latest` |
+//! | [`run_marker`] | `RUNNING`/`ABORTED` markers: a killed run never reads as finished |
 //! | [`summary`] | the end-of-run summary and the repro command |
 //! | [`report`] | the run report (`report.html`) and `gauntlet report` |
 //! | [`torture`] | `gauntlet torture`: many seeds, progress, summary, shards |
@@ -47,6 +48,7 @@ pub mod register;
 pub mod report;
 pub mod repro;
 pub mod run;
+pub mod run_marker;
 pub mod store;
 pub mod summary;
 pub mod systems;

@@ -90,10 +90,18 @@ pub(crate) async fn finish(
     // Results that could not be stored are no evidence: never valid (the summary says why).
     let stored = store::write_json(&run_dir.join(store::RESULTS_JSON), &results);
     let mut verdict = results.valid;
-    if let Err(e) = stored {
-        problems.push(format!("results.json could not be written: {e:#}"));
-        if verdict == Verdict::Valid {
-            verdict = Verdict::Unknown;
+    match stored {
+        // The run is finished only once its results are stored: then the marker goes.
+        Ok(()) => {
+            if let Err(e) = crate::run_marker::release(run_dir) {
+                problems.push(format!("run marker: {e:#}"));
+            }
+        }
+        Err(e) => {
+            problems.push(format!("results.json could not be written: {e:#}"));
+            if verdict == Verdict::Valid {
+                verdict = Verdict::Unknown;
+            }
         }
     }
     let exit = match (verdict, interrupted) {

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde_json::Value;
 
 use crate::config::RunConfig;
@@ -43,10 +44,12 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// Reads a run directory's results.json (missing or unreadable: unknown, no classes).
+    /// Reads a run directory's results.json (missing or unreadable, or a run directory that
+    /// is not finished, such as an aborted one: unknown, no classes).
     pub fn of_run(run_dir: &Path) -> Signature {
         let results = std::fs::read_to_string(run_dir.join("results.json"))
             .ok()
+            .filter(|_| crate::run_marker::state(run_dir).is_finished())
             .and_then(|t| serde_json::from_str::<Value>(&t).ok());
         let Some(results) = results else {
             return Signature {
@@ -98,6 +101,8 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
             plan.display()
         )));
     }
+    // A garbage plan is bad input, found before any try (not an unknown verdict per try).
+    crate::plan::Plan::load(&plan).context("the stored plan cannot be rerun")?;
     cfg.plan_file = Some(plan);
     cfg.store = match &args.store {
         Some(s) => s.clone(),
@@ -129,6 +134,14 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
         .canonicalize()
         .map_err(|e| bad_input(format!("{}: {e}", args.run_dir.display())))?;
     let target = Signature::of_run(&run_dir);
+    let state = crate::run_marker::state(&run_dir);
+    if !state.is_finished() {
+        println!(
+            "repro: {} is {}; its results are not trusted",
+            run_dir.display(),
+            state.describe()
+        );
+    }
     let cfg = stored_config(&run_dir, &args)?;
     let wanted = if target.classes.is_empty() {
         format!("verdict {}", target.verdict.name())
@@ -255,6 +268,12 @@ mod tests {
             Signature::of_run(&dir),
             sig(Verdict::Invalid, &["locks: split-lock"])
         );
+        // Proves: the same results in a run dir whose controller died before confirming them
+        // (RUNNING naming a dead pid) are not trusted: unknown, no classes.
+        std::fs::write(dir.join(crate::run_marker::RUNNING), "4194305:1\n").unwrap();
+        assert_eq!(Signature::of_run(&dir), sig(Verdict::Unknown, &[]));
+        crate::run_marker::mark_aborted(&dir).unwrap();
+        assert_eq!(Signature::of_run(&dir), sig(Verdict::Unknown, &[]));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             Signature::of_run(&dir).verdict,

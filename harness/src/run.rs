@@ -5,7 +5,7 @@
 //! final reads → teardown → checkers → results.json, report.html, summary → exit code.
 //!
 //! Teardown is guaranteed: every step after the sandbox is up runs to the teardown whatever
-//! happens, SIGINT/SIGTERM included (they cut the current phase short: heal, tear down, check
+//! happens, SIGINT/SIGTERM/SIGHUP included (they cut the current phase short: heal, tear down, check
 //! what was recorded, exit with its verdict — or 2 when that is not invalid). A failure while
 //! healing or tearing down is reported and never throws the verdict away. Nodes also die with
 //! the controller when it is SIGKILLed (the sandbox's parent-death signal and namespaces).
@@ -108,6 +108,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         None => plan::generate(&cfg.plan),
     };
     let run_dir = store::create_run_dir(&cfg.store, &cfg.plan)?;
+    crate::run_marker::create(&run_dir)?;
     store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg, &run_dir))?;
     store::write_atomic(&run_dir.join(store::PLAN_JSON), plan.to_json().as_bytes())?;
     eprintln!(
@@ -439,20 +440,25 @@ async fn recover_and_read(
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) all stop the run the same
+/// way: heal, tear down, check what was recorded, exit 2 unless invalid.
 fn spawn_signal_watch(tx: watch::Sender<bool>, flag: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
-        tracing::error!("cannot watch SIGINT/SIGTERM");
+        tracing::error!("cannot watch SIGINT/SIGTERM/SIGHUP");
         return;
     };
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => eprintln!("gauntlet run: SIGINT: healing, tearing down, checking what was recorded"),
-            _ = term.recv() => eprintln!("gauntlet run: SIGTERM: healing, tearing down, checking what was recorded"),
-        }
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        };
+        eprintln!("gauntlet run: {name}: healing, tearing down, checking what was recorded");
         flag.store(true, Ordering::SeqCst);
         let _ = tx.send(true);
         // A second signal: give up at once. The nodes die with this process (parent-death
@@ -460,6 +466,7 @@ fn spawn_signal_watch(tx: watch::Sender<bool>, flag: Arc<AtomicBool>) {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
         eprintln!("gauntlet run: second signal: exiting without teardown or check (exit 2)");
         std::process::exit(i32::from(Exit::Unknown.code()));

@@ -141,13 +141,13 @@ pub(crate) struct NodeProc {
 }
 
 /// `<pid>:<starttime>` of this process, the value of [`OWNER_ENV`].
-pub(crate) fn owner_tag() -> String {
+pub fn owner_tag() -> String {
     let pid = std::process::id();
     format!("{pid}:{}", start_time(pid).unwrap_or(0))
 }
 
 /// Field 22 of /proc/PID/stat: the start time, which tells a pid's reuse apart.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
+pub fn start_time(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     rest.split_whitespace().nth(19)?.parse().ok()

@@ -11,7 +11,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde_json::Value;
 
 /// Who issued an operation: a client process, or the nemesis.
@@ -103,6 +102,9 @@ pub struct RunData {
     pub node_logs: BTreeMap<String, (u64, Vec<String>)>,
     /// Other JSON files of the run dir that mention nodes (e.g. exit statuses), by file name.
     pub node_files: BTreeMap<String, Value>,
+    /// The run directory's marker state (see [`crate::run_marker`]); anything but finished
+    /// overrides the verdict on the page, so an aborted run never shows as passing.
+    pub dir_state: Option<crate::run_marker::RunDirState>,
     /// Problems met while reading (bad lines, missing files); shown on the page.
     pub warnings: Vec<String>,
 }
@@ -113,8 +115,9 @@ const LOG_TAIL_LINES: usize = 30;
 /// Reads a run directory. Only an unreadable directory is an error: missing or malformed
 /// files become warnings, so that a half-written run still gets a report.
 pub fn load(dir: &Path) -> anyhow::Result<RunData> {
-    let meta = fs::metadata(dir)
-        .with_context(|| format!("{}: cannot read run directory", dir.display()))?;
+    let meta = fs::metadata(dir).map_err(|e| {
+        crate::exit::bad_input(format!("{}: cannot read run directory: {e}", dir.display()))
+    })?;
     if !meta.is_dir() {
         return Err(crate::exit::bad_input(format!(
             "{}: not a directory",
@@ -125,6 +128,14 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
         dir: dir.to_path_buf(),
         ..RunData::default()
     };
+    let state = crate::run_marker::state(dir);
+    if !state.is_finished() {
+        data.warnings.push(format!(
+            "this run is {}: its results are not those of a finished run",
+            state.describe()
+        ));
+    }
+    data.dir_state = Some(state);
     data.test = read_json(&dir.join("test.json"), &mut data.warnings);
     data.results = read_json(&dir.join("results.json"), &mut data.warnings);
     read_history(&dir.join("history.jsonl"), &mut data);

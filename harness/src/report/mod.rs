@@ -34,8 +34,6 @@ pub mod timeline;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::exit::Exit;
 use model::Interval;
 

@@ -34,7 +34,10 @@ pub fn render(data: &RunData) -> String {
         .map(anomaly::checkers)
         .unwrap_or_default();
     let links = links(data, &model, &checkers);
-    let verdict = anomaly::verdict_text(data.results.as_ref().and_then(|r| r.get("valid")));
+    let verdict = match &data.dir_state {
+        Some(s) if !s.is_finished() => s.word().to_string(),
+        _ => anomaly::verdict_text(data.results.as_ref().and_then(|r| r.get("valid"))),
+    };
     let title = data
         .dir
         .file_name()

@@ -70,7 +70,7 @@ pub struct SeedResult {
     pub repro: String,
     /// Why it could not run, for [`Verdict::Error`].
     pub error: Option<String>,
-    /// SIGINT/SIGTERM cut the run short: the loop starts no further run.
+    /// SIGINT/SIGTERM/SIGHUP cut the run short: the loop starts no further run.
     pub interrupted: bool,
 }
 
@@ -96,7 +96,12 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
     // Before any thread starts (the progress bar ticks on one): the controller namespace.
     crate::run::enter_sandbox(cfg.net)?;
     let out = out_dir(&args, shard);
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| {
+        bad_input(format!(
+            "{} (from --out or --store): cannot create: {e}",
+            out.display()
+        ))
+    })?;
     eprintln!(
         "torture: {} seeds{} of {list}; outputs in {}",
         list.len(shard)
@@ -136,6 +141,11 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
 }
 
 fn seed_list(args: &TortureArgs) -> anyhow::Result<SeedList> {
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        return Err(bad_input(
+            "--duration: must be more than 0 (0 would run nothing)",
+        ));
+    }
     if let Some(range) = args.seeds {
         if args.plan.seed.is_some() {
             return Err(bad_input(
@@ -302,18 +312,22 @@ fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunCo
 /// at all becomes [`Verdict::Error`] with the reason.
 pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
     match crate::run::run_once(cfg) {
-        Ok(o) => SeedResult {
-            verdict: match o.exit {
+        Ok(o) => {
+            let verdict = match o.exit {
                 Exit::Valid => Verdict::Valid,
                 Exit::Invalid => Verdict::Invalid,
                 Exit::Unknown => Verdict::Unknown,
                 Exit::BadInput | Exit::Crash => Verdict::Error,
-            },
-            run_dir: Some(o.run_dir),
-            repro: o.repro,
-            error: None,
-            interrupted: o.interrupted,
-        },
+            };
+            let (verdict, error) = trusted_verdict(verdict, &crate::run_marker::state(&o.run_dir));
+            SeedResult {
+                verdict,
+                run_dir: Some(o.run_dir),
+                repro: o.repro,
+                error,
+                interrupted: o.interrupted,
+            }
+        }
         Err(e) => SeedResult {
             verdict: Verdict::Error,
             run_dir: None,
@@ -327,9 +341,47 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
     }
 }
 
+/// A valid verdict counts only if its run directory says finished (results.json written and
+/// synced): never a valid seed whose evidence is not on disk. Such a seed is unknown, and the
+/// error says why.
+fn trusted_verdict(
+    verdict: Verdict,
+    state: &crate::run_marker::RunDirState,
+) -> (Verdict, Option<String>) {
+    if verdict == Verdict::Valid && !state.is_finished() {
+        (
+            Verdict::Unknown,
+            Some(format!("run directory {}", state.describe())),
+        )
+    } else {
+        (verdict, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_marker::RunDirState;
+
+    /// Proves: a valid seed whose run directory is not finished (its results.json was never
+    /// confirmed written) is counted unknown, with the reason; other verdicts stand.
+    #[test]
+    fn a_valid_seed_needs_a_finished_run_dir() {
+        assert_eq!(
+            trusted_verdict(Verdict::Valid, &RunDirState::Finished),
+            (Verdict::Valid, None)
+        );
+        let running = RunDirState::Running {
+            owner: "1:2".into(),
+        };
+        let (v, why) = trusted_verdict(Verdict::Valid, &running);
+        assert_eq!(v, Verdict::Unknown);
+        assert!(why.is_some_and(|w| w.contains("running")));
+        assert_eq!(
+            trusted_verdict(Verdict::Invalid, &RunDirState::Unfinished),
+            (Verdict::Invalid, None)
+        );
+    }
 
     /// A fake runner that makes a run dir per seed: multiples of 3 invalid, of 5 unknown.
     fn fake(root: &Path) -> impl FnMut(u64) -> SeedResult + '_ {

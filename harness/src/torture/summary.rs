@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::{bad_input, Exit};
 
+/// What the table says when there was no run: the exit is then 2, never 0.
+pub const NOTHING_CHECKED: &str = "nothing was checked: 0 runs (exit 2, unknown)";
+
 /// The verdict of one seed's run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,10 +111,13 @@ impl Summary {
         c
     }
 
-    /// 1 if any run was invalid, else 2 if any was unknown or failed, else 0.
+    /// 1 if any run was invalid, else 2 if any was unknown or failed, or if there was no run
+    /// at all (nothing was checked: a gate must not pass on it), else 0.
     pub fn exit(&self) -> Exit {
         let c = self.counts();
-        if c.invalid > 0 {
+        if self.runs.is_empty() {
+            Exit::Unknown
+        } else if c.invalid > 0 {
             Exit::Invalid
         } else if c.unknown + c.error > 0 {
             Exit::Unknown
@@ -169,6 +175,9 @@ impl Summary {
             c.error,
             self.seconds
         );
+        if self.runs.is_empty() {
+            let _ = writeln!(out, "{NOTHING_CHECKED}");
+        }
         for r in self.runs.iter().filter(|r| r.verdict != Verdict::Valid) {
             let _ = writeln!(out, "rerun seed {}: {}", r.seed, r.repro);
         }
@@ -279,6 +288,14 @@ pub(crate) mod tests {
                 error: 1
             }
         );
+    }
+
+    /// Proves: a summary of zero runs never exits 0, and its table says why.
+    #[test]
+    fn zero_runs_are_unknown_not_valid() {
+        let s = summary("1/1", vec![]);
+        assert_eq!(s.exit(), Exit::Unknown);
+        assert!(s.table().contains(NOTHING_CHECKED), "{}", s.table());
     }
 
     #[test]
