@@ -131,7 +131,9 @@ impl<R: BufRead> HistoryReader<R> {
         }
         self.buf.clear();
         let read = read_line_bounded(&mut self.src, &mut self.buf, self.max_line);
-        if !matches!(read, Ok(LineRead::Eof)) {
+        // A read error names the last line read (as before the bound): the failed one may
+        // not have started.
+        if read.is_ok() && !matches!(read, Ok(LineRead::Eof)) {
             self.line += 1;
         }
         let stop = match read {
@@ -215,9 +217,10 @@ enum LineRead {
 
 /// `read_until(b'\n')` that stops after `max` bytes without a newline, and at a NUL byte
 /// in a line longer than what the source had buffered (so a long run of NULs is noticed
-/// after one buffer, not after `max` bytes). A NUL within a short line is left to the
-/// parser (it fails, and [`parse_history_line`] names the NUL), so that the common path
-/// looks at each byte once.
+/// after one buffer, not after `max` bytes). A NUL within the first `max` bytes is reported
+/// before the bound. A NUL within a line the buffer holds whole is left to the parser (it
+/// fails, and [`parse_history_line`] names the NUL), so that the common path looks at each
+/// byte once.
 fn read_line_bounded(
     src: &mut impl BufRead,
     buf: &mut Vec<u8>,
@@ -236,22 +239,25 @@ fn read_line_bounded(
                 LineRead::Line
             });
         }
-        if let Some(nl) = memchr::memchr(b'\n', available) {
-            if buf.len() + nl > max {
+        let newline = memchr::memchr(b'\n', available);
+        let n = newline.unwrap_or(available.len());
+        if newline.is_none() || buf.len() + n > max {
+            // A NUL within the bound comes first, then the bound (the chunked reader of the
+            // checkers finds them in the same order).
+            let within = &available[..n.min(max - buf.len())];
+            if let Some(z) = memchr::memchr(0, within) {
+                return Ok(LineRead::Nul {
+                    column: (buf.len() + z + 1) as u64,
+                });
+            }
+            if buf.len() + n > max {
                 return Ok(LineRead::TooLong);
             }
-            buf.extend_from_slice(&available[..=nl]);
-            src.consume(nl + 1);
+        }
+        if newline.is_some() {
+            buf.extend_from_slice(&available[..=n]);
+            src.consume(n + 1);
             return Ok(LineRead::Line);
-        }
-        let n = available.len();
-        if buf.len() + n > max {
-            return Ok(LineRead::TooLong);
-        }
-        if let Some(z) = memchr::memchr(0, available) {
-            return Ok(LineRead::Nul {
-                column: (buf.len() + z + 1) as u64,
-            });
         }
         buf.extend_from_slice(available);
         src.consume(n);
