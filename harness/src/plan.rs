@@ -300,26 +300,40 @@ impl Plan {
     }
 
     /// Reads and validates a plan file; every problem is bad input naming the file. Reads
-    /// at most [`MAX_PLAN_BYTES`] (and stops at the first byte that is not JSON), so a huge
-    /// or endless file (`/dev/zero`) is refused in bounded memory.
+    /// at most [`MAX_PLAN_BYTES`], and stops at a NUL byte (never in JSON text), so a huge or
+    /// endless file (`/dev/zero`) is refused in bounded memory.
     pub fn load(path: &Path) -> anyhow::Result<Plan> {
         let shown = path.display();
-        let file = std::fs::File::open(path)
-            .map_err(|e| bad_input(format!("--plan: cannot read {shown}: {e}")))?;
-        let mut src = std::io::BufReader::new(file).take(MAX_PLAN_BYTES + 1);
-        let parsed: Result<Plan, _> = serde_json::from_reader(&mut src);
-        if src.limit() == 0 {
+        let cannot = |e: std::io::Error| bad_input(format!("--plan: cannot read {shown}: {e}"));
+        let mut src = std::fs::File::open(path)
+            .map_err(cannot)?
+            .take(MAX_PLAN_BYTES + 1);
+        let mut text = Vec::new();
+        loop {
+            let start = text.len();
+            let n = src
+                .by_ref()
+                .take(1 << 20)
+                .read_to_end(&mut text)
+                .map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            if let Some(z) = memchr::memchr(0, &text[start..]) {
+                let line = 1 + memchr::memchr_iter(b'\n', &text[..start + z]).count();
+                return Err(bad_input(format!(
+                    "--plan: {shown}: line {line}: a NUL byte (at byte {}): not a JSON plan",
+                    start + z + 1
+                )));
+            }
+        }
+        if text.len() as u64 > MAX_PLAN_BYTES {
             return Err(bad_input(format!(
                 "--plan: {shown}: larger than {MAX_PLAN_BYTES} bytes (the limit of a plan file)"
             )));
         }
-        let plan = parsed.map_err(|e| {
-            if e.is_io() {
-                bad_input(format!("--plan: cannot read {shown}: {e}"))
-            } else {
-                bad_input(format!("--plan: {shown}: line {}: {e}", e.line()))
-            }
-        })?;
+        let plan: Plan = serde_json::from_slice(&text)
+            .map_err(|e| bad_input(format!("--plan: {shown}: line {}: {e}", e.line())))?;
         plan.validate()
             .map_err(|e| bad_input(format!("--plan: {shown}: {e}")))?;
         Ok(plan)
