@@ -9,6 +9,11 @@
 //! consumer, which sees the chunks in order, adds the lines before it. The first line that
 //! is not an op ends the chunk; the consumer parses that one line again with its real
 //! number, which gives the reader's own error or warning.
+//!
+//! Hostile input is bounded as in the sequential reader: a line longer than
+//! [`histories::MAX_LINE_BYTES`] ends the history with [`HistoryError::LineTooLong`] once
+//! that much is read, and a NUL byte in a line longer than a chunk ends it at once with
+//! [`HistoryError::NulBytes`] (a NUL in a shorter line fails its parse, which names it).
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -61,6 +66,10 @@ enum End {
     BadLine { line: u64, bytes: Vec<u8> },
     /// Reading the file failed.
     Read(std::io::Error),
+    /// The next line is longer than the bound; its bytes are not kept.
+    LineTooLong { limit: usize },
+    /// The next line, longer than a chunk, has a NUL byte at this 1-based column.
+    Nul { column: u64 },
 }
 
 /// Whole lines of the history, and once parsed, their ops.
@@ -95,6 +104,8 @@ pub(crate) struct ChunkReader<R: Read> {
     src: R,
     /// See [`CHUNK_BYTES`] (smaller in tests, to cut lines at every place).
     chunk_bytes: usize,
+    /// The longest line read ([`histories::MAX_LINE_BYTES`]; at least twice `chunk_bytes`).
+    max_line: usize,
     /// The start of the next chunk's first line, read with the previous chunk.
     carry: Vec<u8>,
     done: bool,
@@ -107,9 +118,19 @@ impl<R: Read> ChunkReader<R> {
 
     /// Chunks of at least `chunk_bytes` (1 or more).
     pub(crate) fn with_chunk_bytes(src: R, chunk_bytes: usize) -> Self {
+        Self::with_limits(src, chunk_bytes, histories::MAX_LINE_BYTES)
+    }
+
+    /// Chunks of at least `chunk_bytes`, lines of at most `max_line` bytes (without the
+    /// newline). `max_line` is raised to twice `chunk_bytes` if lower: a line is measured
+    /// only once it outgrows the first read of its chunk, which is less than twice
+    /// `chunk_bytes`.
+    pub(crate) fn with_limits(src: R, chunk_bytes: usize, max_line: usize) -> Self {
+        let chunk_bytes = chunk_bytes.max(1);
         ChunkReader {
             src,
-            chunk_bytes: chunk_bytes.max(1),
+            chunk_bytes,
+            max_line: max_line.max(2 * chunk_bytes),
             carry: Vec::new(),
             done: false,
         }
@@ -138,12 +159,35 @@ impl<R: Read> ChunkReader<R> {
                     raw.truncate(cut);
                     break;
                 }
+                // `raw[..filled]` is the start of one line (the cut is at the first newline
+                // found): it is not kept when it is too long, or has a NUL byte.
+                // A NUL within the bound comes first (as in the sequential reader).
+                let within = filled.min(self.max_line);
+                let nul = memchr::memchr(0, &raw[searched.min(within)..within]).map(|z| End::Nul {
+                    column: (searched + z + 1) as u64,
+                });
+                let bad = nul.or((filled > self.max_line).then_some(End::LineTooLong {
+                    limit: self.max_line,
+                }));
+                if let Some(bad) = bad {
+                    raw.clear();
+                    chunk.end = bad;
+                    self.done = true;
+                    break;
+                }
                 searched = filled;
             }
+            // Within a long line, no more than one byte past the bound is read.
+            let end = if searched > 0 {
+                self.max_line + 1
+            } else {
+                usize::MAX
+            };
             if filled == raw.len() {
-                raw.resize(filled + self.chunk_bytes.max(filled / 2), 0);
+                raw.resize((filled + self.chunk_bytes.max(filled / 2)).min(end), 0);
             }
-            match read_some(&mut self.src, &mut raw[filled..]) {
+            let end = end.min(raw.len());
+            match read_some(&mut self.src, &mut raw[filled..end]) {
                 Ok(0) => {
                     raw.truncate(filled);
                     self.done = true;
@@ -154,15 +198,22 @@ impl<R: Read> ChunkReader<R> {
                     // The whole lines before the failure are still read; the chunk ends
                     // with the error after them.
                     let cut = memchr_last(&raw[..filled]).map_or(0, |nl| nl + 1);
+                    // A NUL in the line the failure cut is found first, as the sequential
+                    // reader finds it.
+                    chunk.end = match memchr::memchr(0, &raw[cut..filled]) {
+                        Some(z) => End::Nul {
+                            column: (z + 1) as u64,
+                        },
+                        None => End::Read(e),
+                    };
                     raw.truncate(cut);
-                    chunk.end = End::Read(e);
                     self.done = true;
                     break;
                 }
             }
         }
         chunk.raw = raw;
-        if chunk.raw.is_empty() && !matches!(chunk.end, End::Read(_)) {
+        if chunk.raw.is_empty() && matches!(chunk.end, End::Lines) {
             return false;
         }
         true
@@ -374,6 +425,14 @@ impl Chunk {
             End::Read(source) => Some(Ending::Error(HistoryError::Read {
                 at: at(first_line - 1 + self.lines),
                 source,
+            })),
+            End::LineTooLong { limit } => Some(Ending::Error(HistoryError::LineTooLong {
+                at: at(first_line + self.lines),
+                limit,
+            })),
+            End::Nul { column } => Some(Ending::Error(HistoryError::NulBytes {
+                at: at(first_line + self.lines),
+                column,
             })),
         }
     }

@@ -7,6 +7,22 @@ use std::time::Duration;
 use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig, Workload};
 use crate::exit::bad_input;
 
+/// The ids of every [`PlanFlags`] flag: what `run --plan FILE` conflicts with (the plan
+/// file has its own options; a flag given with it would be silently ignored).
+pub const PLAN_FLAG_IDS: [&str; 11] = [
+    "nodes",
+    "time_limit",
+    "concurrency",
+    "workload",
+    "nemesis",
+    "nemesis_interval",
+    "seed",
+    "rate",
+    "locks",
+    "lease_ttl",
+    "task_work",
+];
+
 /// The flags the plan depends on (shared by `run` and `plan`).
 
 /// The default `--recovery` (the rerun command leaves it out when equal).
@@ -87,57 +103,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 500ms, 2m)"))
 }
 
+/// A duration in whole ms; its range is [`PlanOptions::validate`]'s to check.
 fn millis(flag: &str, d: Duration) -> anyhow::Result<u64> {
-    let ms = u64::try_from(d.as_millis()).map_err(|_| bad_input(format!("{flag}: too large")))?;
-    if ms == 0 {
-        return Err(bad_input(format!("{flag}: must be at least 1ms")));
-    }
-    Ok(ms)
+    u64::try_from(d.as_millis()).map_err(|_| bad_input(format!("{flag}: too large")))
 }
 
-/// Parses `--concurrency`: `K` or `Kn` (K per node).
+/// Parses `--concurrency`: `K` or `Kn` (K per node). Its range is checked with the other
+/// options ([`PlanOptions::validate`]).
 fn concurrency(value: &str, nodes: usize) -> anyhow::Result<usize> {
     let bad = || {
         bad_input(format!(
             "--concurrency: {value:?} is not a positive number or Kn (K clients per node)"
         ))
     };
-    let n = match value.strip_suffix('n') {
-        Some(k) => k.parse::<usize>().map_err(|_| bad())? * nodes,
+    Ok(match value.strip_suffix('n') {
+        Some(k) => k.parse::<usize>().map_err(|_| bad())?.saturating_mul(nodes),
         None => value.parse::<usize>().map_err(|_| bad())?,
-    };
-    if n == 0 || n > 1024 {
-        return Err(bad_input(format!(
-            "--concurrency: {n} clients; expected 1 to 1024"
-        )));
-    }
-    Ok(n)
+    })
 }
 
 impl PlanFlags {
     /// Resolves the flags into plan options; `seed` is the one to use (given or drawn).
+    /// Every range is checked by [`PlanOptions::validate`], the check a plan file gets too.
     pub fn resolve(&self, seed: u64) -> anyhow::Result<PlanOptions> {
         let nodes = usize::from(self.nodes);
-        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= 100_000.0) {
-            return Err(bad_input(format!(
-                "--rate: {} ops/s; expected more than 0 and at most 100000",
-                self.rate
-            )));
-        }
-        if self.locks == 0 || self.locks > 10_000 {
-            return Err(bad_input(format!(
-                "--locks: {}; expected 1 to 10000",
-                self.locks
-            )));
-        }
-        let time_limit_ms = millis("--time-limit", self.time_limit)?;
-        if time_limit_ms > 24 * 3600 * 1000 {
-            return Err(bad_input("--time-limit: at most 24h"));
-        }
-        Ok(PlanOptions {
+        let opts = PlanOptions {
             seed,
             nodes,
-            time_limit_ms,
+            time_limit_ms: millis("--time-limit", self.time_limit)?,
             concurrency: concurrency(&self.concurrency, nodes)?,
             workload: self.workload,
             nemesis: self.nemesis.clone(),
@@ -145,9 +138,10 @@ impl PlanFlags {
             rate: self.rate,
             locks: self.locks,
             lease_ttl_ms: millis("--lease-ttl", self.lease_ttl)?,
-            task_work_ms: u64::try_from(self.task_work.as_millis())
-                .map_err(|_| bad_input("--task-work: too large"))?,
-        })
+            task_work_ms: millis("--task-work", self.task_work)?,
+        };
+        opts.validate().map_err(|e| bad_input(e.for_flags()))?;
+        Ok(opts)
     }
 
     /// The seed given, or a fresh random one.
@@ -219,14 +213,95 @@ fn beside(exe: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// `PlanFlags` parsed from `args` as clap parses them.
+    fn flags(args: &[&str]) -> PlanFlags {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            flags: PlanFlags,
+        }
+        let args = std::iter::once("plan").chain(args.iter().copied());
+        <Cmd as clap::Parser>::try_parse_from(args).unwrap().flags
+    }
 
     #[test]
     fn concurrency_accepts_numbers_and_per_node() {
         assert_eq!(concurrency("7", 5).unwrap(), 7);
         assert_eq!(concurrency("2n", 5).unwrap(), 10);
-        for bad in ["0", "x", "n", "-1", "0n", "5000"] {
-            let err = concurrency(bad, 5).unwrap_err().to_string();
-            assert!(err.contains("--concurrency"), "{bad}: {err}");
+        for bad in ["0", "x", "n", "-1", "0n", "5000", "9223372036854775807n"] {
+            let err = flags(&[&format!("--concurrency={bad}")])
+                .resolve(1)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("--concurrency: "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn each_range_is_checked_naming_its_flag() {
+        // Proves the flags go through the one range check (PlanOptions::validate), each
+        // error naming the flag, the product of time limit and rate included.
+        for (args, flag) in [
+            (&["--time-limit", "0s"][..], "--time-limit: "),
+            (&["--time-limit", "25h"], "--time-limit: "),
+            (&["--nemesis-interval", "0s"], "--nemesis-interval: "),
+            (&["--lease-ttl", "30000000000s"], "--lease-ttl: "),
+            (&["--task-work", "2days"], "--task-work: "),
+            (&["--rate", "0"], "--rate: "),
+            (&["--rate", "NaN"], "--rate: "),
+            (&["--locks", "0"], "--locks: "),
+            (
+                &["--time-limit", "1h", "--rate", "100000"],
+                "--time-limit × --rate: 3600 s at 100000 ops/s plans about 360000000 client ops",
+            ),
+        ] {
+            let err = flags(args).resolve(1).unwrap_err().to_string();
+            assert!(err.starts_with(flag), "{args:?}: {err}");
+        }
+        flags(&["--time-limit", "5h", "--rate", "100"])
+            .resolve(1)
+            .unwrap();
+    }
+
+    #[test]
+    fn every_plan_flag_conflicts_with_a_plan_file() {
+        // Proves `run --plan FILE` refuses each flag that shapes the plan (it would be
+        // ignored), that the list is every flag of PlanFlags (a flag added later is covered
+        // or this fails), and that the flags' defaults alone do not conflict.
+        use clap::{Args, CommandFactory, Parser};
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            run: crate::run::RunArgs,
+        }
+        let ids: BTreeSet<String> = PlanFlags::augment_args(clap::Command::new("x"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        let listed: BTreeSet<String> = PLAN_FLAG_IDS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ids, listed);
+        Cmd::try_parse_from(["run", "--plan=p.json"]).unwrap();
+        for arg in Cmd::command().get_arguments() {
+            if !listed.contains(arg.get_id().as_str()) {
+                continue;
+            }
+            let long = format!("--{}", arg.get_long().unwrap());
+            let value = arg
+                .get_default_values()
+                .first()
+                .map_or("5".into(), |v| v.to_string_lossy().into_owned());
+            let err = Cmd::try_parse_from(["run", "--plan=p.json", &long, &value])
+                .err()
+                .unwrap_or_else(|| panic!("{long} was accepted with --plan"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{long}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("--plan") && msg.contains(&long), "{msg}");
         }
     }
 

@@ -216,3 +216,136 @@ pub struct RunConfig {
     /// Fewest ok client operations for a run to be judged at all (else unknown). Default 10.
     pub min_ok_ops: u64,
 }
+
+/// The most nodes a run has (the `--nodes` flag's range, and a plan file's `options.nodes`).
+pub const MAX_NODES: usize = 32;
+
+/// The longest main phase, lease or fault interval: 24 hours, in ms.
+pub const MAX_DURATION_MS: u64 = 24 * 3600 * 1000;
+
+/// The most client workers (`--concurrency`).
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// The highest target rate (`--rate`), in ops/s over all workers.
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// The most locks (or registers at a time) a workload contends on (`--locks`).
+pub const MAX_LOCKS: usize = 10_000;
+
+/// The most client ops a plan may hold, as `time limit × rate` estimates them: 2 million.
+///
+/// The plan is made whole in memory before a run and written to `plan.json`, about 120 bytes
+/// an op, so this bounds `plan.json` to about 240 MB, within [`crate::plan::MAX_PLAN_BYTES`]
+/// (docs/run.md has the measured size and memory). `--time-limit 1h --rate 100000` (360
+/// million ops) is refused; the default rate of 100 ops/s allows up to 5.5 h.
+pub const MAX_PLANNED_OPS: f64 = 2_000_000.0;
+
+/// A plan option out of range: which one (as a flag and as a field of `plan.json`) and why.
+/// The same check serves the flags of `gauntlet run`/`plan` and a plan file
+/// ([`PlanOptions::validate`]), so a plan file is held to exactly the flags' limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionError {
+    /// The flag(s) that set it, e.g. `--rate`.
+    pub flags: &'static str,
+    /// The field(s) of `plan.json`'s `options`, e.g. `rate`.
+    pub fields: &'static str,
+    /// What is wrong, e.g. `0 ops/s; expected more than 0 and at most 100000`.
+    pub problem: String,
+}
+
+impl OptionError {
+    /// The message for a flag: `--rate: 0 ops/s; ...`.
+    pub fn for_flags(&self) -> String {
+        format!("{}: {}", self.flags, self.problem)
+    }
+
+    /// The message for a plan file: `options.rate: 0 ops/s; ...`.
+    pub fn for_plan(&self) -> String {
+        format!("options.{}: {}", self.fields, self.problem)
+    }
+}
+
+impl PlanOptions {
+    /// Checks every option against the limits of the flags; the first one out of range.
+    pub fn validate(&self) -> Result<(), OptionError> {
+        let err = |flags, fields, problem: String| {
+            Err(OptionError {
+                flags,
+                fields,
+                problem,
+            })
+        };
+        if !(1..=MAX_NODES).contains(&self.nodes) {
+            return err(
+                "--nodes",
+                "nodes",
+                format!("{} nodes; expected 1 to {MAX_NODES}", self.nodes),
+            );
+        }
+        for (flags, fields, ms) in [
+            ("--time-limit", "time_limit_ms", self.time_limit_ms),
+            (
+                "--nemesis-interval",
+                "nemesis_interval_ms",
+                self.nemesis_interval_ms,
+            ),
+            ("--lease-ttl", "lease_ttl_ms", self.lease_ttl_ms),
+        ] {
+            if !(1..=MAX_DURATION_MS).contains(&ms) {
+                return err(
+                    flags,
+                    fields,
+                    format!("{ms} ms; expected at least 1ms and at most 24h"),
+                );
+            }
+        }
+        if self.task_work_ms > MAX_DURATION_MS {
+            return err(
+                "--task-work",
+                "task_work_ms",
+                format!("{} ms; expected at most 24h", self.task_work_ms),
+            );
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return err(
+                "--concurrency",
+                "concurrency",
+                format!(
+                    "{} clients; expected 1 to {MAX_CONCURRENCY}",
+                    self.concurrency
+                ),
+            );
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= MAX_RATE) {
+            return err(
+                "--rate",
+                "rate",
+                format!(
+                    "{} ops/s; expected more than 0 and at most {MAX_RATE}",
+                    self.rate
+                ),
+            );
+        }
+        if !(1..=MAX_LOCKS).contains(&self.locks) {
+            return err(
+                "--locks",
+                "locks",
+                format!("{}; expected 1 to {MAX_LOCKS}", self.locks),
+            );
+        }
+        let planned = self.time_limit_ms as f64 / 1000.0 * self.rate;
+        if planned > MAX_PLANNED_OPS {
+            return err(
+                "--time-limit × --rate",
+                "time_limit_ms × rate",
+                format!(
+                    "{} s at {} ops/s plans about {planned:.0} client ops; at most {MAX_PLANNED_OPS} \
+                     (the plan is made whole before the run: lower the rate or the time limit)",
+                    self.time_limit_ms as f64 / 1000.0,
+                    self.rate
+                ),
+            );
+        }
+        Ok(())
+    }
+}

@@ -24,6 +24,10 @@ use histories::{Op, OpType, Process};
 use serde_json::{json, Map, Value};
 
 use crate::exit::{bad_input, Exit};
+use scan::Place;
+pub use scan::MAX_EDN_DEPTH;
+
+mod scan;
 
 /// Input formats `gauntlet import` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,8 +83,12 @@ pub fn read_edn_file(path: &Path) -> anyhow::Result<Vec<Op>> {
     edn_to_ops(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
-/// Parses EDN text into ops; the error says where (row and column, or which op) and what.
+/// Parses EDN text into ops; the error says where (line and column, or which op and its
+/// line) and what. Text nested deeper than [`MAX_EDN_DEPTH`], text after a history's one
+/// vector, and numbers JSON cannot hold (`1e400`) are refused.
 pub fn edn_to_ops(text: &str) -> Result<Vec<Op>, String> {
+    // Before the parser, which recurses once per level (see [`scan`]).
+    let scanned = scan::scan(text)?;
     // edn-format 3.3.0 reports the line in `col` and the column in `row` (checked by the
     // errors_say_where test; the crate is pinned to that version in Cargo.toml).
     let first = edn_format::parse_str(text).map_err(|e| {
@@ -89,14 +97,32 @@ pub fn edn_to_ops(text: &str) -> Result<Vec<Op>, String> {
             e.col, e.row, e.error
         )
     })?;
-    let maps: Vec<Edn> = match first {
-        Edn::Vector(v) | Edn::List(v) => v,
-        Edn::Map(_) => edn_format::Parser::from_str(text, edn_format::ParserOptions::default())
-            .enumerate()
-            .map(|(i, form)| {
-                form.map_err(|e| format!("EDN syntax error in top-level form {}: {e}", i + 1))
-            })
-            .collect::<Result<_, _>>()?,
+    let (maps, lines): (Vec<Edn>, &[Place]) = match first {
+        Edn::Vector(v) | Edn::List(v) => {
+            if let (Some(next), Some(end)) = (scanned.top.get(1), scanned.first_end) {
+                return Err(format!(
+                    "{next}: text after the history (its vector of ops ended on line {}; \
+                     expected one vector of op maps, or op maps one after another)",
+                    end.line
+                ));
+            }
+            (v, &scanned.inner)
+        }
+        Edn::Map(_) => (
+            edn_format::Parser::from_str(text, edn_format::ParserOptions::default())
+                .enumerate()
+                .map(|(i, form)| {
+                    form.map_err(|e| {
+                        let at = scanned
+                            .top
+                            .get(i)
+                            .map_or(String::new(), |p| format!("{p}: "));
+                        format!("{at}EDN syntax error in top-level form {}: {e}", i + 1)
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            &scanned.top,
+        ),
         other => {
             return Err(format!(
                 "expected a vector of op maps or op maps one after another, found {}",
@@ -107,8 +133,14 @@ pub fn edn_to_ops(text: &str) -> Result<Vec<Op>, String> {
     let mut ops = Vec::with_capacity(maps.len());
     let mut time = 0u64;
     for (i, m) in maps.iter().enumerate() {
-        let op = to_op(m, i as u64, time)
-            .map_err(|e| format!("op {} (0-based, in file order): {e}", i))?;
+        let op = to_op(m, i as u64, time).map_err(|e| {
+            // The scan's places are the parser's forms unless a tag or discard (`#inst`,
+            // `#_`) made them differ; then the op is named by its number alone.
+            match lines.get(i).filter(|_| lines.len() == maps.len()) {
+                Some(p) => format!("line {}: op {i} (0-based, in file order): {e}", p.line),
+                None => format!("op {i} (0-based, in file order): {e}"),
+            }
+        })?;
         time = op.time;
         ops.push(op);
     }
@@ -179,7 +211,10 @@ fn to_op(m: &Edn, index: u64, prev_time: u64) -> Result<Op, String> {
         Some(Edn::Integer(t)) if *t >= 0 => (*t as u64).max(prev_time),
         _ => prev_time,
     };
-    let value = get(m, "value").map_or(Value::Null, to_json);
+    let value = match get(m, "value") {
+        Some(v) => to_json(v).map_err(|e| format!(":value: {e}"))?,
+        None => Value::Null,
+    };
     let error = get(m, "error").map(|e| name(e).unwrap_or_else(|| edn_format::emit_str(e)));
     let value = if process == Process::Nemesis {
         value
@@ -198,28 +233,41 @@ fn to_op(m: &Edn, index: u64, prev_time: u64) -> Result<Op, String> {
     })
 }
 
-/// EDN to JSON, keywords and symbols as strings.
-pub fn to_json(v: &Edn) -> Value {
-    match v {
+/// EDN to JSON, keywords and symbols as strings. A float JSON cannot hold (`1e400` parses
+/// as infinite, `##NaN`) is an error, not the `null` serde_json would make of it.
+pub fn to_json(v: &Edn) -> Result<Value, String> {
+    Ok(match v {
         Edn::Nil => Value::Null,
         Edn::Boolean(b) => Value::Bool(*b),
         Edn::Integer(i) => json!(i),
-        Edn::Float(f) => json!(f.into_inner()),
+        Edn::Float(f) => {
+            let x = f.into_inner();
+            if !x.is_finite() {
+                return Err(format!(
+                    "{} is out of range (more than a 64-bit float holds, or not a number); \
+                     JSON cannot hold it",
+                    edn_format::emit_str(v)
+                ));
+            }
+            json!(x)
+        }
         Edn::String(s) => Value::String(s.clone()),
         Edn::Character(c) => Value::String(c.to_string()),
         Edn::Keyword(_) | Edn::Symbol(_) => Value::String(name(v).unwrap_or_default()),
-        Edn::Vector(xs) | Edn::List(xs) => Value::Array(xs.iter().map(to_json).collect()),
-        Edn::Set(xs) => Value::Array(xs.iter().map(to_json).collect()),
+        Edn::Vector(xs) | Edn::List(xs) => {
+            Value::Array(xs.iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Edn::Set(xs) => Value::Array(xs.iter().map(to_json).collect::<Result<_, _>>()?),
         Edn::Map(m) => {
             let mut o = Map::new();
             for (k, v) in m {
                 let key = name(k).unwrap_or_else(|| edn_format::emit_str(k));
-                o.insert(key, to_json(v));
+                o.insert(key, to_json(v)?);
             }
             Value::Object(o)
         }
         other => Value::String(edn_format::emit_str(other)),
-    }
+    })
 }
 
 /// Register ops in the shape of docs/history-format.md (single unnamed key); others unchanged.
@@ -280,5 +328,59 @@ mod tests {
         assert!(e.contains("line 2, column 12"), "{e}");
         let e = edn_to_ops("[{:type :invoke :f :read :process -1}]").unwrap_err();
         assert!(e.contains(":process"), "{e}");
+    }
+
+    #[test]
+    fn text_after_the_vector_is_refused_naming_its_line() {
+        // Proves what the parser used to drop silently after the history's vector (a second
+        // form, or text that is not EDN at all) is refused, naming where it starts.
+        for tail in ["foo", "}", "[{:type :ok :f :read :process 1}]"] {
+            let text = format!("[{{:type :invoke :f :read :process 1}}]\n\n  {tail}\n");
+            let e = edn_to_ops(&text).unwrap_err();
+            assert!(
+                e.starts_with(
+                    "line 3, column 3: text after the history (its vector of ops ended on line 1;"
+                ),
+                "{tail}: {e}"
+            );
+        }
+        // Comments and blank lines after it are fine.
+        edn_to_ops("[{:type :invoke :f :read :process 1}]\n; done\n\n").unwrap();
+    }
+
+    #[test]
+    fn a_number_json_cannot_hold_is_refused() {
+        // Proves 1e400 (infinite as a float) is an error naming the op and its line, not a
+        // null in the JSONL; nested in a value too.
+        let e = edn_to_ops("[{:type :invoke :f :write :process 1 :value 1}\n {:type :invoke :f :write :process 2 :value 1e400}]").unwrap_err();
+        assert!(
+            e.starts_with("line 2: op 1 (0-based, in file order): :value: "),
+            "{e}"
+        );
+        assert!(e.contains("out of range"), "{e}");
+        let e =
+            edn_to_ops("{:type :invoke :f :txn :process 1 :value [[:w :x 1e400]]}").unwrap_err();
+        assert!(e.starts_with("line 1: op 0 "), "{e}");
+        edn_to_ops("[{:type :invoke :f :write :process 1 :value 1.5e300}]").unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser() {
+        // Proves a value nested 10,000 deep (which overflowed the parser's stack, exit 134)
+        // is an error naming its line; one at the limit still imports.
+        let deep = format!(
+            "[{{:type :invoke :f :write :process 1\n :value {}1{}}}]",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let e = edn_to_ops(&deep).unwrap_err();
+        assert!(e.starts_with("line 2, column "), "{e}");
+        assert!(e.contains("nested more than 128 deep"), "{e}");
+        let at_limit = format!(
+            "[{{:type :invoke :f :write :process 1 :value {}1{}}}]",
+            "[".repeat(MAX_EDN_DEPTH - 2),
+            "]".repeat(MAX_EDN_DEPTH - 2)
+        );
+        assert_eq!(edn_to_ops(&at_limit).unwrap().len(), 1);
     }
 }

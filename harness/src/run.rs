@@ -41,8 +41,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub exec: ExecFlags,
     /// Run this plan file (from `gauntlet plan` or a stored run's plan.json) instead of
-    /// generating one; the plan's own options (seed, nodes, time limit, ...) apply.
-    #[arg(long = "plan", value_name = "FILE")]
+    /// generating one; the plan's own options (seed, nodes, time limit, ...) apply, so a
+    /// flag that shapes the plan (--seed, --nodes, ...) with it is an error, not ignored.
+    #[arg(long = "plan", value_name = "FILE", conflicts_with_all = crate::cli::PLAN_FLAG_IDS)]
     pub plan_file: Option<PathBuf>,
 }
 

@@ -68,6 +68,24 @@ pub enum HistoryError {
         /// Where.
         at: Location,
     },
+    /// A line longer than the reader's bound ([`crate::MAX_LINE_BYTES`] unless set lower):
+    /// reading stops there, so a file without newlines (or `/dev/zero`) cannot take all memory.
+    #[error("{at}: line longer than {limit} bytes (the limit of a history line; a file with no newlines?)")]
+    LineTooLong {
+        /// Where: the line that is too long.
+        at: Location,
+        /// The bound, in bytes (without the newline).
+        limit: usize,
+    },
+    /// A NUL byte: never valid in JSONL. A file system that crashed before its data reached
+    /// the disk leaves blocks of NUL bytes where lines should be; reading stops at the first.
+    #[error("{at}: NUL bytes at column {column} (unwritten blocks after a crash? writes were lost, so the history cannot be checked)")]
+    NulBytes {
+        /// Where: the line that holds the first NUL byte.
+        at: Location,
+        /// The 1-based byte column of the first NUL byte in its line.
+        column: u64,
+    },
     /// A line that is not UTF-8 or not JSON.
     #[error("{at}: not JSON: {message}")]
     NotJson {
@@ -170,6 +188,8 @@ impl HistoryError {
             Open { .. } | Write { .. } | Encode { .. } => None,
             Read { at, .. }
             | EmptyLine { at }
+            | LineTooLong { at, .. }
+            | NulBytes { at, .. }
             | NotJson { at, .. }
             | BadField { at, .. }
             | UnknownType { at, .. }

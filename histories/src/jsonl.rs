@@ -9,6 +9,10 @@
 //!
 //! After the first error the reader yields nothing more. A last line without a newline that
 //! is not complete JSON (a writer killed mid-line) ends the history with a [`Warning`].
+//!
+//! Hostile input stays bounded: a line longer than [`MAX_LINE_BYTES`] is an error once that
+//! much is read, and a NUL byte (never valid JSONL; what a crash leaves in blocks that were
+//! never written) is an error at the first one, so a long run of NULs costs no memory.
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -21,6 +25,7 @@ use serde_json::value::RawValue;
 use crate::error::{HistoryError, Location, Result, Warning};
 use crate::op::{Op, OpRef, OpType, Process, ValueRef};
 use crate::pairing::Validator;
+use crate::MAX_LINE_BYTES;
 
 /// The on-disk shape of one line, borrowed from the line buffer.
 #[derive(Deserialize)]
@@ -59,6 +64,8 @@ pub struct HistoryReader<R: BufRead> {
     validator: Validator,
     done: bool,
     warnings: Vec<Warning>,
+    /// See [`Self::with_max_line`].
+    max_line: usize,
 }
 
 impl HistoryReader<BufReader<File>> {
@@ -84,7 +91,15 @@ impl<R: BufRead> HistoryReader<R> {
             validator: Validator::new(),
             done: false,
             warnings: Vec::new(),
+            max_line: MAX_LINE_BYTES,
         }
+    }
+
+    /// Refuses lines longer than `bytes` (without the newline) instead of
+    /// [`MAX_LINE_BYTES`] (tests use a small bound).
+    pub fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
     }
 
     /// Names the file in errors and warnings.
@@ -115,17 +130,34 @@ impl<R: BufRead> HistoryReader<R> {
             return None;
         }
         self.buf.clear();
-        match self.src.read_until(b'\n', &mut self.buf) {
-            Ok(0) => {
+        let read = read_line_bounded(&mut self.src, &mut self.buf, self.max_line);
+        // A read error names the last line read (as before the bound): the failed one may
+        // not have started.
+        if read.is_ok() && !matches!(read, Ok(LineRead::Eof)) {
+            self.line += 1;
+        }
+        let stop = match read {
+            Ok(LineRead::Line) => None,
+            Ok(LineRead::Eof) => {
                 self.done = true;
                 return None;
             }
-            Ok(_) => self.line += 1,
-            Err(source) => {
-                self.done = true;
-                let at = self.at();
-                return Some(Err(HistoryError::Read { at, source }));
-            }
+            Ok(LineRead::TooLong) => Some(HistoryError::LineTooLong {
+                at: self.at(),
+                limit: self.max_line,
+            }),
+            Ok(LineRead::Nul { column }) => Some(HistoryError::NulBytes {
+                at: self.at(),
+                column,
+            }),
+            Err(source) => Some(HistoryError::Read {
+                at: self.at(),
+                source,
+            }),
+        };
+        if let Some(e) = stop {
+            self.done = true;
+            return Some(Err(e));
         }
         match parse_history_line(&self.buf, self.path.as_deref(), self.line) {
             Line::Op(raw) => {
@@ -171,6 +203,67 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
     }
 }
 
+/// What [`read_line_bounded`] found.
+enum LineRead {
+    /// A line (with its newline, unless the file ends without one).
+    Line,
+    /// The end of the file, before any byte of a line.
+    Eof,
+    /// More than the bound without a newline.
+    TooLong,
+    /// A NUL byte in a line that spans more than one read; its 1-based column.
+    Nul { column: u64 },
+}
+
+/// `read_until(b'\n')` that stops after `max` bytes without a newline, and at a NUL byte
+/// in a line longer than what the source had buffered (so a long run of NULs is noticed
+/// after one buffer, not after `max` bytes). A NUL within the first `max` bytes is reported
+/// before the bound. A NUL within a line the buffer holds whole is left to the parser (it
+/// fails, and [`parse_history_line`] names the NUL), so that the common path looks at each
+/// byte once.
+fn read_line_bounded(
+    src: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    loop {
+        let available = match src.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(if buf.is_empty() {
+                LineRead::Eof
+            } else {
+                LineRead::Line
+            });
+        }
+        let newline = memchr::memchr(b'\n', available);
+        let n = newline.unwrap_or(available.len());
+        if newline.is_none() || buf.len() + n > max {
+            // A NUL within the bound comes first, then the bound (the chunked reader of the
+            // checkers finds them in the same order).
+            let within = &available[..n.min(max - buf.len())];
+            if let Some(z) = memchr::memchr(0, within) {
+                return Ok(LineRead::Nul {
+                    column: (buf.len() + z + 1) as u64,
+                });
+            }
+            if buf.len() + n > max {
+                return Ok(LineRead::TooLong);
+            }
+        }
+        if newline.is_some() {
+            buf.extend_from_slice(&available[..=n]);
+            src.consume(n + 1);
+            return Ok(LineRead::Line);
+        }
+        buf.extend_from_slice(available);
+        src.consume(n);
+    }
+}
+
 /// One line of a history, parsed on its own (no sequence rules).
 #[derive(Debug)]
 pub enum Line<'a> {
@@ -193,9 +286,19 @@ pub fn parse_history_line<'a>(buf: &'a [u8], path: Option<&Path>, line: u64) -> 
         path: path.map(Path::to_path_buf),
         line,
     };
-    match parse_line(buf, at) {
-        Ok(op) => Line::Op(op),
-        Err(LineError::Truncatable(e)) if !complete => {
+    let err = match parse_line(buf, at) {
+        Ok(op) => return Line::Op(op),
+        Err(e) => e,
+    };
+    // A NUL byte is never valid JSON: the line did not parse because of it (or the NULs
+    // follow a cut), and the NUL says more than the parser's message. Not a truncation:
+    // NULs mean lost writes, which may have lost more than the last line.
+    if let Some(z) = memchr::memchr(0, buf) {
+        let column = (z + 1) as u64;
+        return Line::Error(HistoryError::NulBytes { at: at(), column });
+    }
+    match err {
+        LineError::Truncatable(e) if !complete => {
             let w = Warning {
                 path: path.map(Path::to_path_buf),
                 line,
@@ -206,7 +309,7 @@ pub fn parse_history_line<'a>(buf: &'a [u8], path: Option<&Path>, line: u64) -> 
             };
             Line::Truncated(w)
         }
-        Err(LineError::Truncatable(e) | LineError::Other(e)) => Line::Error(e),
+        LineError::Truncatable(e) | LineError::Other(e) => Line::Error(e),
     }
 }
 

@@ -31,6 +31,15 @@ pub mod jsonl;
 pub mod op;
 pub mod pairing;
 
+/// The longest line a history reader accepts, in bytes without its newline: 64 MiB.
+///
+/// The longest line a run writes is its final read, about 36 bytes a task (the benchmark
+/// history of docs/performance-check.md: one 11 MB line for 306,502 tasks), so 64 MiB holds
+/// about 1.8 million tasks; a longer line is refused with [`HistoryError::LineTooLong`]
+/// naming it, so that a file without newlines (a damaged file, `/dev/zero`) is an error
+/// after reading at most this much, not a process that grows until it is killed.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 pub use error::{HistoryError, Location, Result, Warning};
 pub use jsonl::{parse_history_line, parse_history_line_fast, HistoryReader, HistoryWriter, Line};
 pub use op::{Op, OpRef, OpType, Process, ValueRef};

@@ -33,12 +33,20 @@ impl Read for Failing<'_> {
 }
 
 fn sequential(text: &[u8], fail_at: Option<usize>) -> Result<serde_json::Value, String> {
+    sequential_bounded(text, fail_at, histories::MAX_LINE_BYTES)
+}
+
+fn sequential_bounded(
+    text: &[u8],
+    fail_at: Option<usize>,
+    max_line: usize,
+) -> Result<serde_json::Value, String> {
     let src = Failing {
         text,
         at: 0,
         fail_at,
     };
-    let mut reader = HistoryReader::new(BufReader::new(src));
+    let mut reader = HistoryReader::new(BufReader::new(src)).with_max_line(max_line);
     let mut checker = Checker::new(&CheckOptions::default());
     while let Some(op) = reader.next_ref() {
         checker.observe(&op.map_err(|e| e.to_string())?);
@@ -48,6 +56,15 @@ fn sequential(text: &[u8], fail_at: Option<usize>) -> Result<serde_json::Value, 
 }
 
 fn piped(text: &[u8], chunk: usize, fail_at: Option<usize>) -> Result<serde_json::Value, String> {
+    piped_bounded(text, chunk, fail_at, histories::MAX_LINE_BYTES)
+}
+
+fn piped_bounded(
+    text: &[u8],
+    chunk: usize,
+    fail_at: Option<usize>,
+    max_line: usize,
+) -> Result<serde_json::Value, String> {
     let src = Failing {
         text,
         at: 0,
@@ -55,7 +72,7 @@ fn piped(text: &[u8], chunk: usize, fail_at: Option<usize>) -> Result<serde_json
     };
     let mut checker = Checker::new(&CheckOptions::default());
     let warnings = run_with(
-        ChunkReader::with_chunk_bytes(src, chunk),
+        ChunkReader::with_limits(src, chunk, max_line),
         None,
         &mut checker,
     )
@@ -126,6 +143,18 @@ fn damage(text: &mut Vec<u8>, kind: u8, at: usize) {
         }
         // An incomplete UTF-8 sequence at the very end: a truncated last line.
         8 => text.extend_from_slice(&[b'{', 0xe2, 0x82]),
+        // A crash's unwritten blocks: a cut, then NULs to the end.
+        9 => {
+            text.truncate(at);
+            text.resize(at + 1 + at % 5000, 0);
+        }
+        // One NUL byte anywhere.
+        10 => text.insert(at, 0),
+        // A long line (not JSON): longer or shorter than the line bound.
+        11 => {
+            let line = std::iter::repeat_n(b'x', at % 6000).chain([b'\n']);
+            text.splice(start..start, line);
+        }
         _ => {}
     }
 }
@@ -138,16 +167,19 @@ proptest! {
         seed in any::<u64>(),
         clients in 1usize..6,
         invocations in 0u64..120,
-        kind in 0u8..9,
+        kind in 0u8..12,
         at in any::<usize>(),
         chunk in prop_oneof![1usize..64, 64usize..2048, Just(1usize << 18)],
         fail_at in proptest::option::weighted(0.2, any::<usize>()),
+        max_line in prop_oneof![Just(histories::MAX_LINE_BYTES), 200usize..5000],
     ) {
         let mut text = history(seed, clients, invocations);
         damage(&mut text, kind, at);
         let fail_at = fail_at.map(|f| f % (text.len() + 1));
-        let want = sequential(&text, fail_at);
-        let got = piped(&text, chunk, fail_at);
+        // The chunked reader measures a line once it outgrows twice a chunk.
+        let max_line = max_line.max(2 * chunk);
+        let want = sequential_bounded(&text, fail_at, max_line);
+        let got = piped_bounded(&text, chunk, fail_at, max_line);
         prop_assert_eq!(got, want);
     }
 }
@@ -158,4 +190,66 @@ fn an_empty_history_and_a_read_error_at_once() {
     let err = piped(b"", 7, Some(0)).unwrap_err();
     assert_eq!(Err(err.clone()), sequential(b"", Some(0)));
     assert!(err.contains("disk on fire"), "{err}");
+}
+
+/// Counts the bytes read from `inner` (the reader runs on another thread).
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The pipeline over `head` then `tail` without end (chunks of 4 KiB, lines of at most
+/// 100,000 bytes): its error, and how many bytes it read.
+fn endless(head: &[u8], tail: u8) -> (String, usize) {
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let src = Counting {
+        inner: std::io::Cursor::new(head.to_vec()).chain(std::io::repeat(tail)),
+        read: read.clone(),
+    };
+    let mut checker = Checker::new(&CheckOptions::default());
+    let path = std::path::Path::new("h.jsonl");
+    let err = run_with(
+        ChunkReader::with_limits(src, 4096, 100_000),
+        Some(path),
+        &mut checker,
+    )
+    .unwrap_err();
+    (
+        err.to_string(),
+        read.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn an_endless_line_is_refused_after_the_bound() {
+    // Proves the chunked reading of `gauntlet check` stops a line without end (as
+    // /dev/zero of 'x') once the bound is read, naming the line, having read about the bound
+    // (not more: memory is bounded by the limit, not the file).
+    let head = history(3, 2, 10);
+    let lines = head.iter().filter(|&&c| c == b'\n').count();
+    let (err, read) = endless(&head, b'x');
+    let want = format!("h.jsonl:{}: line longer than 100000 bytes", lines + 1);
+    assert!(err.starts_with(&want), "{err}");
+    assert!(read <= head.len() + 100_001 + 2 * 4096, "read {read} bytes");
+}
+
+#[test]
+fn an_endless_nul_tail_is_refused_at_once() {
+    // Proves a crash's NUL tail after the last good line is an error at its first byte,
+    // found after about one chunk, not after the line bound (nor the whole tail).
+    let head = history(4, 2, 10);
+    let lines = head.iter().filter(|&&c| c == b'\n').count();
+    let (err, read) = endless(&head, 0);
+    let want = format!("h.jsonl:{}: NUL bytes at column 1", lines + 1);
+    assert!(err.starts_with(&want), "{err}");
+    // Read ahead is two chunks of the queue, each read in pieces of at most 2 chunks.
+    assert!(read <= head.len() + 8 * 4096, "read {read} bytes");
 }

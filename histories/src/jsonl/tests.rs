@@ -262,3 +262,124 @@ fn open_missing_file_names_it() {
         .starts_with("/nonexistent/h.jsonl: cannot open"));
     assert!(e.is_bad_input());
 }
+
+/// A source that counts the bytes read from it, to prove how far a reader went.
+struct Counting<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A reader over `head`, then `tail` repeated without end, through a 4 KiB buffer; and the
+/// count of bytes it has read from its source.
+fn endless(
+    head: String,
+    tail: u8,
+    max_line: usize,
+) -> (
+    HistoryReader<std::io::BufReader<impl std::io::Read>>,
+    std::rc::Rc<std::cell::Cell<u64>>,
+) {
+    use std::io::Read;
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let src = Counting {
+        inner: std::io::Cursor::new(head.into_bytes()).chain(std::io::repeat(tail)),
+        read: read.clone(),
+    };
+    let r = HistoryReader::new(std::io::BufReader::with_capacity(4096, src))
+        .with_path("h.jsonl")
+        .with_max_line(max_line);
+    (r, read)
+}
+
+#[test]
+fn a_line_without_end_is_refused_after_the_bound() {
+    // Proves a file without newlines (here an endless one, like /dev/zero of 'x') ends in an
+    // error naming the line once the bound is read, having read no more than the bound and
+    // one buffer: memory and time are bounded by the limit, not by the file.
+    let (mut r, read) = endless(format!("{INV0}\n{OK1}\n"), b'x', 100_000);
+    let ops: Vec<_> = r.by_ref().collect();
+    assert_eq!(ops.len(), 3, "two ops, then the error");
+    let e = ops.into_iter().last().unwrap().unwrap_err();
+    assert!(
+        matches!(e, HistoryError::LineTooLong { limit: 100_000, .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.location().unwrap().line, 3);
+    assert!(
+        e.to_string()
+            .starts_with("h.jsonl:3: line longer than 100000 bytes"),
+        "{e}"
+    );
+    assert!(
+        read.get() <= 100_000 + 2 * 4096 + 200,
+        "read {} bytes",
+        read.get()
+    );
+}
+
+#[test]
+fn the_line_bound_is_exact() {
+    // Proves a line of exactly the bound (without its newline) is read, and one byte more is
+    // refused, with or without a final newline.
+    for text in [format!("{INV0}\n"), INV0.to_string()] {
+        let ok = HistoryReader::new(text.as_bytes()).with_max_line(INV0.len());
+        assert_eq!(ok.collect::<Result<Vec<_>>>().unwrap().len(), 1);
+        let mut short = HistoryReader::new(text.as_bytes()).with_max_line(INV0.len() - 1);
+        let e = short.next().unwrap().unwrap_err();
+        assert!(matches!(e, HistoryError::LineTooLong { .. }), "{e:?}");
+        assert!(short.next().is_none(), "nothing after the error");
+    }
+}
+
+#[test]
+fn a_tail_of_nul_bytes_is_an_error_at_its_first_byte() {
+    // Proves the unwritten blocks a crash leaves (NULs after the last good line, here without
+    // end) are refused at once, naming the line and column, after reading about one buffer
+    // (not the whole line bound): a 200 MB NUL tail costs no memory.
+    let (mut r, read) = endless(format!("{INV0}\n{OK1}\n"), 0, crate::MAX_LINE_BYTES);
+    let ops: Vec<_> = r.by_ref().collect();
+    assert_eq!(ops.len(), 3, "two ops, then the error");
+    let e = ops.into_iter().last().unwrap().unwrap_err();
+    assert!(
+        matches!(e, HistoryError::NulBytes { column: 1, .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("h.jsonl:3: NUL bytes at column 1"),
+        "{e}"
+    );
+    assert!(read.get() <= 3 * 4096, "read {} bytes", read.get());
+    // NULs after a cut line (no newline): an error too, not a truncation warning.
+    let cut = &OK1[..20];
+    let (mut r, _) = endless(format!("{INV0}\n{cut}"), 0, crate::MAX_LINE_BYTES);
+    let e = r.nth(1).unwrap().unwrap_err();
+    assert!(
+        matches!(e, HistoryError::NulBytes { column: 21, .. }),
+        "{e:?}"
+    );
+    assert!(r.warnings().is_empty());
+}
+
+#[test]
+fn a_nul_byte_in_a_short_line_is_named() {
+    // Proves a NUL inside an ordinary line (left to the parser on the fast path) still gives
+    // the NUL error with its column, whether or not the line has its newline.
+    for end in ["\n", ""] {
+        let text = format!("{INV0}\n{{\"index\":1,\0\0{end}");
+        let e = err_of(&text);
+        assert!(
+            matches!(e, HistoryError::NulBytes { column: 12, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.location().unwrap().line, 2);
+    }
+}
