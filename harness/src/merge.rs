@@ -79,6 +79,10 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Exit> {
         }
         print!("{}", merged.table());
         exit = merged.exit();
+        let dirs = merged.runs.iter().filter_map(|r| r.run_dir.as_deref());
+        crate::index::stores_of(dirs)
+            .iter()
+            .for_each(|s| crate::index::refresh(s));
     }
     if !inputs.junits.is_empty() {
         let docs = inputs
