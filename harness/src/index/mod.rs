@@ -78,6 +78,7 @@ pub fn write(store: &Path) -> anyhow::Result<(PathBuf, scan::Scan)> {
             store.display()
         )));
     }
+    let t0 = std::time::Instant::now();
     let scan = scan::scan(store)
         .map_err(|e| bad_input(format!("{}: cannot list the store: {e}", store.display())))?;
     if scan.runs.is_empty() {
@@ -99,6 +100,12 @@ pub fn write(store: &Path) -> anyhow::Result<(PathBuf, scan::Scan)> {
     let tmp = store.join(format!(".{INDEX_FILE}.{}", std::process::id()));
     std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    tracing::info!(
+        "indexed {} runs in {} ms: {}",
+        scan.runs.len(),
+        t0.elapsed().as_millis(),
+        path.display()
+    );
     Ok((path, scan))
 }
 
