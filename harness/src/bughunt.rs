@@ -15,19 +15,152 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::{ExecFlags, PlanFlags};
+use crate::config::{NemesisSet, Workload};
 use crate::exit::{bad_input, Exit};
 use crate::torture::progress::Progress;
 use crate::torture::seeds::{SeedList, SeedRange, Shard};
 use crate::torture::summary::{RunRecord, Verdict};
 use crate::torture::{run_config, run_seeds, LoopOptions};
 
-/// The planted bugs of gauntlet-node (docs/planted-bugs.md).
-pub const PLANTED_BUGS: [&str; 4] = [
-    "ack-before-quorum",
-    "lock-without-quorum",
-    "early-lease-expiry",
-    "failover-skips-cas",
+/// A planted bug of gauntlet-node (docs/planted-bugs.md) and the run setting that reveals it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlantedBug {
+    /// Its `--bug` name.
+    pub name: &'static str,
+    /// The workload whose checker sees it.
+    pub workload: Workload,
+    /// The nemesis (a `--nemesis` value) whose faults reveal it.
+    pub nemesis: &'static str,
+}
+
+/// Every planted bug of gauntlet-node (its `--bug` values; a CLI test compares the two lists),
+/// each with the workload and nemesis bug-hunt uses unless `--workload`/`--nemesis` are given.
+pub const PLANTED_BUGS: [PlantedBug; 5] = [
+    PlantedBug {
+        name: "ack-before-quorum",
+        workload: Workload::Mixed,
+        nemesis: "all",
+    },
+    PlantedBug {
+        name: "lock-without-quorum",
+        workload: Workload::Mixed,
+        nemesis: "all",
+    },
+    PlantedBug {
+        name: "early-lease-expiry",
+        workload: Workload::Mixed,
+        nemesis: "all",
+    },
+    PlantedBug {
+        name: "failover-skips-cas",
+        workload: Workload::Mixed,
+        nemesis: "all",
+    },
+    // Only the register workload reads the KV API, and a partition leaves a minority node
+    // answering reads from its stale copy.
+    PlantedBug {
+        name: "stale-read",
+        workload: Workload::Register,
+        nemesis: "partition",
+    },
 ];
+
+/// Which of the flags that a bug's own setting would replace were typed on the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GivenFlags {
+    /// `--workload` was given.
+    pub workload: bool,
+    /// `--nemesis` was given.
+    pub nemesis: bool,
+}
+
+impl GivenFlags {
+    /// Reads it from the matches of the `bug-hunt` subcommand.
+    pub fn from_matches(m: &clap::ArgMatches) -> GivenFlags {
+        let given = |id: &str| {
+            matches!(
+                m.value_source(id),
+                Some(clap::parser::ValueSource::CommandLine)
+            )
+        };
+        GivenFlags {
+            workload: given("workload"),
+            nemesis: given("nemesis"),
+        }
+    }
+}
+
+/// One row of the matrix to run: a bug (or the control) with its workload and nemesis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// The bug's name, or [`CONTROL`].
+    pub bug: String,
+    /// The workload of its runs.
+    pub workload: Workload,
+    /// The nemesis of its runs.
+    pub nemesis: NemesisSet,
+}
+
+/// The rows to run: the bugs asked for (all planted bugs by default), each with its own
+/// workload and nemesis unless the flags were given, then one control row per distinct
+/// (workload, nemesis) among them.
+pub fn settings(
+    bugs: &[String],
+    plan: &PlanFlags,
+    given: GivenFlags,
+    control: bool,
+) -> anyhow::Result<Vec<Setting>> {
+    let names: Vec<&str> = if bugs.is_empty() {
+        PLANTED_BUGS.iter().map(|b| b.name).collect()
+    } else {
+        bugs.iter().map(String::as_str).collect()
+    };
+    let mut rows = Vec::new();
+    for name in names.into_iter().filter(|b| *b != "none") {
+        if name.is_empty() {
+            return Err(bad_input("--bug: empty name"));
+        }
+        let own = PLANTED_BUGS.iter().find(|b| b.name == name);
+        let workload = match own {
+            Some(b) if !given.workload => b.workload,
+            _ => plan.workload,
+        };
+        let nemesis = match own {
+            Some(b) if !given.nemesis => b
+                .nemesis
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("planted bug {name}: {e}"))?,
+            _ => plan.nemesis.clone(),
+        };
+        rows.push(Setting {
+            bug: name.to_string(),
+            workload,
+            nemesis,
+        });
+    }
+    if control {
+        let mut pairs: Vec<(Workload, NemesisSet)> = Vec::new();
+        for r in &rows {
+            if !pairs
+                .iter()
+                .any(|(w, n)| *w == r.workload && *n == r.nemesis)
+            {
+                pairs.push((r.workload, r.nemesis.clone()));
+            }
+        }
+        if pairs.is_empty() {
+            pairs.push((plan.workload, plan.nemesis.clone()));
+        }
+        for (workload, nemesis) in pairs {
+            rows.push(Setting {
+                bug: CONTROL.to_string(),
+                workload,
+                nemesis,
+            });
+        }
+    }
+    Ok(rows)
+}
 
 /// Flags of `gauntlet bug-hunt`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +174,9 @@ pub struct BugHuntArgs {
     /// Seeds per bug: A..B (B excluded) or A..=B.
     #[arg(long, default_value = "0..10")]
     pub seeds: SeedRange,
-    /// Bugs to hunt (repeatable); default: all planted bugs. `none`: only the control row.
+    /// Bugs to hunt (repeatable); default: all planted bugs, each with the workload and nemesis
+    /// that reveal it (given --workload/--nemesis apply to every row). `none`: only the
+    /// control row.
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
     /// Detection rate every bug must reach for exit 0, in percent.
@@ -61,6 +196,9 @@ pub struct BugHuntArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Which flags were typed (set by main from clap's matches; default: none).
+    #[arg(skip)]
+    pub given_on_command_line: GivenFlags,
 }
 
 /// One bug's row of the matrix.
@@ -68,6 +206,10 @@ pub struct BugHuntArgs {
 pub struct BugRow {
     /// The bug's name.
     pub bug: String,
+    /// The workload of its runs.
+    pub workload: String,
+    /// The nemesis of its runs (a `--nemesis` value).
+    pub nemesis: String,
     /// Runs made.
     pub runs: usize,
     /// Runs judged invalid.
@@ -89,27 +231,31 @@ pub const CONTROL: &str = "(none: control)";
 
 /// Runs `gauntlet bug-hunt`.
 pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
-    let mut bugs: Vec<String> = if args.bugs.is_empty() {
-        PLANTED_BUGS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.bugs.clone()
-    };
-    // `--bug none` asks for the control row alone.
-    bugs.retain(|b| b != "none");
-    if !args.no_control {
-        bugs.push(CONTROL.to_string());
-    }
-    let first = resolve(&args, &bugs[0], args.seeds.start)?;
+    let settings = settings(
+        &args.bugs,
+        &args.plan,
+        args.given_on_command_line,
+        !args.no_control,
+    )?;
+    let first = resolve(&args, &settings[0], args.seeds.start)?;
     crate::run::enter_sandbox(first.net)?;
     let list = SeedList::Range(args.seeds);
     let per_bug = list.len(Shard::ALL).unwrap_or(0);
-    let mut progress = Progress::new(Some(per_bug * bugs.len() as u64), args.plain, "bug-hunt");
+    let mut progress = Progress::new(
+        Some(per_bug * settings.len() as u64),
+        args.plain,
+        "bug-hunt",
+    );
     let mut rows = Vec::new();
-    for bug in &bugs {
-        eprintln!(
-            "bug-hunt: {bug}: seeds {}..{}",
-            args.seeds.start, args.seeds.end
-        );
+    for setting in &settings {
+        crate::term::status(format!(
+            "bug-hunt: {}: --workload {} --nemesis {}, seeds {}..{}",
+            setting.bug,
+            setting.workload,
+            setting.nemesis.flag_value(),
+            args.seeds.start,
+            args.seeds.end
+        ));
         let opts = LoopOptions {
             budget: None,
             keep_all: args.keep_all,
@@ -118,7 +264,7 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
             list.iter(Shard::ALL),
             opts,
             &mut progress,
-            |seed| match resolve(&args, bug, seed) {
+            |seed| match resolve(&args, setting, seed) {
                 Ok(cfg) => run_config(&cfg),
                 Err(e) => crate::torture::SeedResult {
                     verdict: Verdict::Error,
@@ -130,7 +276,7 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
             },
         );
         let cut_short = (records.len() as u64) < per_bug;
-        rows.push(row(bug, &records));
+        rows.push(row(setting, &records));
         if cut_short {
             break; // interrupted (SIGINT/SIGTERM)
         }
@@ -155,15 +301,18 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
     )
 }
 
-fn resolve(args: &BugHuntArgs, bug: &str, seed: u64) -> anyhow::Result<crate::config::RunConfig> {
-    if bug.is_empty() {
-        return Err(bad_input("--bug: empty name"));
-    }
+fn resolve(
+    args: &BugHuntArgs,
+    setting: &Setting,
+    seed: u64,
+) -> anyhow::Result<crate::config::RunConfig> {
     let mut plan = args.plan.clone();
     plan.seed = Some(seed);
+    plan.workload = setting.workload;
+    plan.nemesis = setting.nemesis.clone();
     let mut exec = args.exec.clone();
-    if bug != CONTROL {
-        exec.node_args.push(format!("--bug={bug}"));
+    if setting.bug != CONTROL {
+        exec.node_args.push(format!("--bug={}", setting.bug));
     }
     crate::run::resolve(&crate::run::RunArgs {
         plan,
@@ -173,7 +322,7 @@ fn resolve(args: &BugHuntArgs, bug: &str, seed: u64) -> anyhow::Result<crate::co
 }
 
 /// Summarizes one bug's runs.
-pub fn row(bug: &str, records: &[RunRecord]) -> BugRow {
+pub fn row(setting: &Setting, records: &[RunRecord]) -> BugRow {
     let detected: Vec<&RunRecord> = records
         .iter()
         .filter(|r| r.verdict == Verdict::Invalid)
@@ -187,7 +336,9 @@ pub fn row(bug: &str, records: &[RunRecord]) -> BugRow {
         })
         .collect();
     BugRow {
-        bug: bug.to_string(),
+        bug: setting.bug.clone(),
+        workload: setting.workload.to_string(),
+        nemesis: setting.nemesis.flag_value(),
         runs: records.len(),
         detected: detected.len(),
         unknown: records
@@ -257,12 +408,12 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 
 fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
     let mut out = format!(
-        "bug-hunt: {} seeds per bug, --time-limit {}, --nemesis {}, --workload {}\n{:<22} {:>5} {:>9} {:>8} {:>7}  {}\n",
+        "bug-hunt: {} seeds per bug, --time-limit {}; each row's workload and nemesis below\n{:<22} {:<9} {:<16} {:>5} {:>9} {:>8} {:>7}  {}\n",
         args.seeds.end - args.seeds.start,
         humantime::format_duration(Duration::from_millis(args.plan.time_limit.as_millis() as u64)),
-        args.plan.nemesis.flag_value(),
-        args.plan.workload,
         "bug",
+        "workload",
+        "nemesis",
         "runs",
         "detected",
         "unknown",
@@ -271,8 +422,10 @@ fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<22} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
+            "{:<22} {:<9} {:<16} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
             r.bug,
+            r.workload,
+            r.nemesis,
             r.runs,
             r.detected,
             r.unknown,
@@ -318,8 +471,13 @@ mod tests {
             r.run_dir = Some(dir.display().to_string());
             r
         };
+        let setting = Setting {
+            bug: "lock-without-quorum".into(),
+            workload: Workload::Mixed,
+            nemesis: NemesisSet::all(),
+        };
         let row = row(
-            "lock-without-quorum",
+            &setting,
             &[rec, record(4, Verdict::Valid), record(5, Verdict::Unknown)],
         );
         assert_eq!((row.runs, row.detected, row.unknown), (3, 1, 1));
@@ -331,5 +489,60 @@ mod tests {
             BTreeMap::from([("locks: split-lock".to_string(), 1)])
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn plan_flags(args: &[&str]) -> PlanFlags {
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            plan: PlanFlags,
+        }
+        let argv = std::iter::once("p").chain(args.iter().copied());
+        <P as clap::Parser>::parse_from(argv).plan
+    }
+
+    #[test]
+    fn default_matrix_has_every_bug_with_its_own_setting_and_a_control_per_setting() {
+        let rows = settings(&[], &plan_flags(&[]), GivenFlags::default(), true).unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.bug.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ack-before-quorum",
+                "lock-without-quorum",
+                "early-lease-expiry",
+                "failover-skips-cas",
+                "stale-read",
+                CONTROL,
+                CONTROL
+            ]
+        );
+        let stale = &rows[4];
+        assert_eq!(stale.workload, Workload::Register);
+        assert_eq!(stale.nemesis.flag_value(), "partition");
+        assert_eq!(
+            (rows[5].workload, rows[6].workload),
+            (Workload::Mixed, Workload::Register),
+            "a control row for each setting the bugs use"
+        );
+    }
+
+    #[test]
+    fn given_flags_apply_to_every_row() {
+        let plan = plan_flags(&["--workload", "locks", "--nemesis", "kill"]);
+        let given = GivenFlags {
+            workload: true,
+            nemesis: true,
+        };
+        let rows = settings(&["stale-read".into()], &plan, given, true).unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            assert_eq!(r.workload, Workload::Locks);
+            assert_eq!(r.nemesis.flag_value(), "kill");
+        }
+        let only_control = settings(&["none".into()], &plan, given, true).unwrap();
+        assert_eq!(only_control.len(), 1);
+        assert_eq!(only_control[0].bug, CONTROL);
+        assert!(settings(&["".into()], &plan, given, false).is_err());
     }
 }

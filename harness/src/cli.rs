@@ -33,8 +33,8 @@ pub struct PlanFlags {
     /// Number of nodes (n1..nN).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub nodes: u16,
-    /// Length of the main phase, e.g. 30s, 2m.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// Length of the main phase: seconds (60) or with a unit (30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub time_limit: Duration,
     /// Concurrent client workers: a number, or `Kn` for K per node.
     #[arg(long, default_value = "2n")]
@@ -46,7 +46,7 @@ pub struct PlanFlags {
     #[arg(long, default_value = "all")]
     pub nemesis: NemesisSet,
     /// Mean time between faults and mean length of a fault.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
     /// Seed of the plan (random when absent; always printed and stored).
     #[arg(long)]
@@ -59,10 +59,10 @@ pub struct PlanFlags {
     #[arg(long, default_value_t = 3)]
     pub locks: usize,
     /// Lease TTL a lock client asks for.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
     pub lease_ttl: Duration,
     /// How long each task runs on its node.
-    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "50ms", value_name = "DURATION", value_parser = parse_duration)]
     pub task_work: Duration,
 }
 
@@ -88,19 +88,33 @@ pub struct ExecFlags {
     /// Longest wait after healing before the final read (ends early once all tasks are done).
     /// Longer than the system's task liveness bound (10 s for gauntlet-node) plus the time to
     /// become healthy, so a task the cluster never finishes is proven not-done.
-    #[arg(long, default_value = DEFAULT_RECOVERY, value_parser = parse_duration)]
+    #[arg(long, default_value = DEFAULT_RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
     pub recovery: Duration,
     /// How long a client waits for a response before recording the op as info.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
     pub op_timeout: Duration,
     /// Fewest ok client operations for a verdict (fewer: unknown).
     #[arg(long, default_value_t = 10)]
     pub min_ok_ops: u64,
 }
 
-/// Parses a humantime duration (`30s`, `500ms`, `2m`) for clap.
+/// Parses a duration flag for clap, as Jepsen users type them: a bare number is seconds
+/// (`60`, `0.5`), a number with a unit is read by humantime (`500ms`, `30s`, `2m`, `1h 30m`).
+/// Every duration flag uses this parser (and `value_name = "DURATION"`, which the CLI test
+/// looks for), so the rule lives here only. clap puts the flag's name before the message.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 500ms, 2m)"))
+    let t = s.trim();
+    let bare = t
+        .parse::<f64>()
+        .ok()
+        .filter(|_| t.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    let parsed = match bare {
+        Some(secs) => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        None => humantime::parse_duration(t).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| {
+        format!("{e}; expected seconds as a bare number (60, 0.5) or a number with a unit (500ms, 30s, 2m)")
+    })
 }
 
 /// A duration in whole ms; its range is [`PlanOptions::validate`]'s to check.
@@ -302,6 +316,23 @@ mod tests {
             );
             let msg = err.to_string();
             assert!(msg.contains("--plan") && msg.contains(&long), "{msg}");
+        }
+    }
+
+    #[test]
+    fn durations_are_seconds_when_bare_and_keep_their_units() {
+        let ok = |s: &str| parse_duration(s).unwrap();
+        assert_eq!(ok("60"), Duration::from_secs(60));
+        assert_eq!(ok("0.5"), Duration::from_millis(500));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("2m"), Duration::from_secs(120));
+        assert_eq!(ok("30s"), Duration::from_secs(30));
+        for bad in ["", "-1", "1e3", "x", "5 parsecs", "1..2"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(
+                err.contains("bare number (60, 0.5)") && err.contains("500ms"),
+                "{bad:?}: {err}"
+            );
         }
     }
 

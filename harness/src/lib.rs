@@ -27,6 +27,9 @@
 //! | [`merge`] | `gauntlet merge`: joins torture shards' outputs |
 //! | [`repro`] | `gauntlet repro`: reruns a stored run until its anomaly shows again |
 //! | [`bughunt`] | `gauntlet bug-hunt`: the planted-bug matrix, detection rates |
+//! | [`index`] | `gauntlet index` and `store/index.html`: every run of a store, failures grouped |
+//! | [`term`] | `--quiet`, `--verbose`, `NO_COLOR`, log lines above the progress bar |
+//! | [`shell`] | `gauntlet completions` and `gauntlet man` |
 
 pub mod bughunt;
 pub mod check;
@@ -37,6 +40,7 @@ pub mod config;
 pub mod exit;
 pub mod faults;
 pub mod import;
+pub mod index;
 pub mod junit;
 pub mod merge;
 pub mod nemesis_run;
@@ -49,8 +53,10 @@ pub mod report;
 pub mod repro;
 pub mod run;
 pub mod run_marker;
+pub mod shell;
 pub mod store;
 pub mod summary;
 pub mod systems;
+pub mod term;
 pub mod torture;
 pub mod workload;

@@ -3,16 +3,23 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use harness::exit::{exit_for_error, Exit};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "gauntlet",
-    version,
+    version = env!("GAUNTLET_VERSION"),
     about = "Jepsen-style fault-injection torture runs for leaderless clusters"
 )]
 struct Cli {
+    /// Print less: no progress bar, no status lines, only errors in the log (as cargo -q).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: info log lines (-vv: debug, -vvv: trace), as cargo -v. GAUNTLET_LOG, when
+    /// set, overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +46,12 @@ enum Command {
     Merge(harness::merge::MergeArgs),
     /// Run the planted-bug matrix: detection rate and time to first anomaly per bug.
     BugHunt(Box<harness::bughunt::BugHuntArgs>),
+    /// List every run of a store in STORE/index.html: sortable, filterable, failures grouped.
+    Index(harness::index::IndexArgs),
+    /// Print a shell completion script: bash, zsh or fish.
+    Completions(harness::shell::CompletionsArgs),
+    /// Print the man page (or write one per subcommand with --out-dir).
+    Man(harness::shell::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,8 +59,11 @@ fn main() -> ExitCode {
         eprintln!("gauntlet: internal error (a bug in gauntlet): {info}");
         std::process::exit(i32::from(Exit::Crash.code()));
     }));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(pair) => pair,
         Err(e) => {
             let code = if e.use_stderr() {
                 Exit::BadInput
@@ -58,6 +74,7 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
+    harness::term::init(harness::term::verbosity_of(cli.quiet, cli.verbose));
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
         Command::Clean(args) => harness::clean::main(args),
@@ -68,7 +85,15 @@ fn main() -> ExitCode {
         Command::Torture(args) => harness::torture::main(*args),
         Command::Repro(args) => harness::repro::main(args),
         Command::Merge(args) => harness::merge::main(args),
-        Command::BugHunt(args) => harness::bughunt::main(*args),
+        Command::BugHunt(mut args) => {
+            if let Some(m) = matches.subcommand_matches("bug-hunt") {
+                args.given_on_command_line = harness::bughunt::GivenFlags::from_matches(m);
+            }
+            harness::bughunt::main(*args)
+        }
+        Command::Index(args) => harness::index::main(args),
+        Command::Completions(args) => harness::shell::completions(args, Cli::command()),
+        Command::Man(args) => harness::shell::man(args, Cli::command()),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -78,6 +78,7 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Exit> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let junit = read_junits(&inputs.junits)?;
     let mut outputs = Vec::new();
+    let mut stores = Vec::new();
     let (exit, table) = if summaries.is_empty() {
         let j = junit.as_ref().expect("classify gives at least one input");
         check_shards(
@@ -101,12 +102,15 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Exit> {
         if junit.is_none() {
             outputs.push(("junit.xml", crate::junit::render(&merged)));
         }
+        let dirs = merged.runs.iter().filter_map(|r| r.run_dir.as_deref());
+        stores = crate::index::stores_of(dirs);
         (merged.exit(), Some(merged.table()))
     };
     if let Some(j) = junit {
         outputs.push(("junit.xml", j.xml));
     }
     write_all(&args.out, &outputs)?;
+    stores.iter().for_each(|s| crate::index::refresh(s));
     if let Some(t) = table {
         print!("{t}");
     }

@@ -154,6 +154,7 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             .join(", ")
     };
     crate::run::enter_sandbox(cfg.net)?;
+    let _index = crate::index::RefreshOnDrop(cfg.store.clone());
     println!(
         "repro: {} showed {wanted}; up to {} tries",
         run_dir.display(),

@@ -52,6 +52,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     let cfg = resolve(&args)?;
     enter_sandbox(cfg.net)?;
     init_tracing();
+    let _index = crate::index::RefreshOnDrop(cfg.store.clone());
     let outcome = run_once(&cfg)?;
     println!("{}", outcome.summary);
     Ok(outcome.exit)
@@ -112,7 +113,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     crate::run_marker::create(&run_dir)?;
     store::write_json(&run_dir.join(store::TEST_JSON), &test_json(cfg, &run_dir))?;
     store::write_atomic(&run_dir.join(store::PLAN_JSON), plan.to_json().as_bytes())?;
-    eprintln!(
+    crate::term::status(format!(
         "gauntlet run: seed {} · {} nodes · {} · nemesis {} · {} s · {}",
         cfg.plan.seed,
         cfg.plan.nodes,
@@ -120,7 +121,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         cfg.plan.nemesis.label(),
         cfg.plan.time_limit_ms as f64 / 1000.0,
         run_dir.display()
-    );
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -159,7 +160,7 @@ async fn lifecycle(cfg: &RunConfig, plan: Plan, run_dir: PathBuf) -> RunOutcome 
             match wait_ready(c, stop_rx.clone()).await {
                 Ok(ms) => {
                     notes.ready_ms = Some(ms);
-                    eprintln!("gauntlet run: cluster ready in {ms} ms");
+                    crate::term::status(format!("gauntlet run: cluster ready in {ms} ms"));
                 }
                 Err(e) => note_not_ready(&mut notes, e),
             }
@@ -402,10 +403,10 @@ fn spawn_progress(rec: Arc<Recorder>, deadline: Instant) -> tokio::task::JoinHan
             let (ok, fail, info) = c
                 .values()
                 .fold((0, 0, 0), |(o, f, i), c| (o + c.ok, f + c.fail, i + c.info));
-            eprintln!(
+            crate::term::status(format!(
                 "gauntlet run: t={:.0}s: {ok} ok, {fail} fail, {info} info",
                 rec.start().elapsed().as_secs_f64()
-            );
+            ));
         }
     })
 }

@@ -42,8 +42,8 @@ pub struct TortureArgs {
     /// Number of runs, seeds --seed, --seed+1, … (default 10 unless --seeds or --duration).
     #[arg(long)]
     pub runs: Option<u64>,
-    /// Time budget: no new run starts once it is spent (e.g. 2h).
-    #[arg(long, value_parser = parse_duration)]
+    /// Time budget: no new run starts once it is spent (seconds, or e.g. 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Run only slice I of N of the seeds (round-robin), e.g. 2/4, for CI matrices.
     #[arg(long)]
@@ -112,6 +112,7 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
             .unwrap_or_default(),
         out.display()
     );
+    let _index = crate::index::RefreshOnDrop(args.exec.store.clone());
     let mut progress = Progress::new(list.len(shard), args.plain, "torture");
     let opts = LoopOptions {
         budget: args.duration,

@@ -1,5 +1,6 @@
 //! Progress of a torture run: an indicatif bar (runs done and left, failures so far, elapsed,
-//! ETA) on a terminal, plain lines otherwise so CI logs stay readable.
+//! ETA) on a terminal, plain lines otherwise so CI logs stay readable; nothing under `--quiet`.
+//! While the bar shows, [`crate::term`] prints log and status lines above it.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -17,19 +18,23 @@ pub struct Progress {
     failures: u64,
     start: Instant,
     label: &'static str,
+    quiet: bool,
 }
 
 impl Progress {
     /// A bar when stderr is a terminal and `plain` is false; plain lines otherwise.
     /// `label` prefixes plain lines (`torture`, `bug-hunt`).
     pub fn new(total: Option<u64>, plain: bool, label: &'static str) -> Progress {
-        let bar = (!plain && std::io::stderr().is_terminal()).then(|| {
+        let quiet = crate::term::quiet();
+        let bar = (!quiet && !plain && std::io::stderr().is_terminal()).then(|| {
             let bar = match total {
                 Some(n) => ProgressBar::new(n),
                 None => ProgressBar::new_spinner(),
             };
-            let template = if total.is_some() {
+            let template = if total.is_some() && crate::term::color() {
                 "{bar:30.cyan/blue} {pos}/{len} runs, {msg} [{elapsed_precise}, eta {eta}]"
+            } else if total.is_some() {
+                "{bar:30} {pos}/{len} runs, {msg} [{elapsed_precise}, eta {eta}]"
             } else {
                 "{spinner} {pos} runs, {msg} [{elapsed_precise}]"
             };
@@ -38,6 +43,7 @@ impl Progress {
             }
             bar.set_message("0 failed");
             bar.enable_steady_tick(Duration::from_millis(500));
+            crate::term::set_bar(Some(bar.clone()));
             bar
         });
         Progress {
@@ -47,6 +53,7 @@ impl Progress {
             failures: 0,
             start: Instant::now(),
             label,
+            quiet,
         }
     }
 
@@ -57,7 +64,7 @@ impl Progress {
 
     /// A seed is starting.
     pub fn starting(&self, seed: u64) {
-        if self.bar.is_none() {
+        if self.bar.is_none() && !self.quiet {
             eprintln!(
                 "{}: [{}/{}] seed {seed}: starting",
                 self.label,
@@ -81,6 +88,7 @@ impl Progress {
                     bar.println(format!("seed {seed}: {}", verdict.name()));
                 }
             }
+            None if self.quiet => {}
             None => eprintln!(
                 "{}: [{}/{}] seed {seed}: {} in {:.1}s; {} failed so far; elapsed {}{}",
                 self.label,
@@ -100,6 +108,7 @@ impl Progress {
     /// Clears the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            crate::term::set_bar(None);
             bar.finish_and_clear();
         }
     }
