@@ -23,11 +23,10 @@ pub const PLAN_FLAG_IDS: [&str; 11] = [
     "task_work",
 ];
 
-/// The flags the plan depends on (shared by `run` and `plan`).
-
 /// The default `--recovery` (the rerun command leaves it out when equal).
 pub const DEFAULT_RECOVERY: &str = "20s";
 
+/// The flags the plan depends on (shared by `run` and `plan`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanFlags {
     /// Number of nodes (n1..nN).
