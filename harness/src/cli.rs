@@ -273,7 +273,7 @@ mod tests {
             let err = flags(args).resolve(1).unwrap_err().to_string();
             assert!(err.starts_with(flag), "{args:?}: {err}");
         }
-        flags(&["--time-limit", "5h", "--rate", "100"])
+        flags(&["--time-limit", "4h", "--rate", "100"])
             .resolve(1)
             .unwrap();
     }
