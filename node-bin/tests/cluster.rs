@@ -1,8 +1,6 @@
 //! Process tests: three real `gauntlet-node` processes on loopback ports.
 
-mod common;
-
-use common::Cluster;
+use node_bin::testkit::Cluster;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
