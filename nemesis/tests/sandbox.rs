@@ -43,7 +43,9 @@ fn privileged(test: &str) -> bool {
 /// a skipped test look like a plain `ok`.
 fn skip(test: &str, why: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+    // One write of the whole line, so that parallel tests cannot split it.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn sh(program: &str, args: &[&str]) -> String {

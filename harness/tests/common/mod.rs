@@ -26,7 +26,9 @@ pub fn can_run() -> bool {
 /// make a skipped test look like a plain `ok`.
 pub fn skip(why: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {}: {why}", test_name());
+    // One write of the whole line, so that parallel tests cannot split it.
+    let line = format!("SKIPPED: {}: {why}\n", test_name());
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// The running test's name: libtest runs each test on a thread named after it.
