@@ -409,3 +409,223 @@ fn sweep(state: &LockState, out: &mut Capped<SplitLock>, holds: &mut u64) {
         running.insert(i, h.end);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Edge cases of the certain-hold rule (docs/results-format.md, `locks`: a hold is
+    //! `[acquire ok, min(release invoke, acquire invoke + ttl))`, end exclusive), each on a
+    //! small inline history with its exact anomaly list.
+
+    use super::*;
+    use crate::check_ops;
+    use histories::Op;
+    use serde_json::{json, Value};
+
+    const MS: u64 = 1_000_000;
+
+    /// A history built op by op; indexes follow the order of the calls.
+    #[derive(Default)]
+    struct History {
+        ops: Vec<Op>,
+    }
+
+    impl History {
+        fn push(&mut self, at: u64, p: u64, kind: OpType, f: &str, value: Value) -> OpEvidence {
+            let index = self.ops.len() as u64;
+            self.ops.push(Op {
+                index,
+                time: at,
+                process: Process::Client(p),
+                kind,
+                f: f.into(),
+                value,
+                node: None,
+                error: None,
+            });
+            OpEvidence {
+                index,
+                time: at,
+                process: Process::Client(p),
+            }
+        }
+
+        fn acquire(&mut self, at: u64, p: u64, ttl_ms: u64) -> OpEvidence {
+            let v = json!({"lock": "l", "ttl_ms": ttl_ms});
+            self.push(at, p, OpType::Invoke, ACQUIRE, v)
+        }
+
+        fn acquired(&mut self, at: u64, p: u64, ttl_ms: u64, token: u64) -> OpEvidence {
+            let v = json!({"lock": "l", "ttl_ms": ttl_ms, "token": token});
+            self.push(at, p, OpType::Ok, ACQUIRE, v)
+        }
+
+        fn release(&mut self, at: u64, p: u64, token: u64) -> OpEvidence {
+            let v = json!({"lock": "l", "token": token});
+            self.push(at, p, OpType::Invoke, RELEASE, v)
+        }
+
+        fn released(&mut self, at: u64, p: u64, token: u64) -> OpEvidence {
+            let v = json!({"lock": "l", "token": token});
+            self.push(at, p, OpType::Ok, RELEASE, v)
+        }
+
+        fn check(self) -> LocksResult {
+            let r = check_ops(self.ops, &CheckOptions::default());
+            r.locks.expect("the history has lock ops")
+        }
+
+        /// The checker's holds before the sweep (to see where a hold ends).
+        fn holds(&self) -> Vec<Hold> {
+            let mut c = LocksChecker::default();
+            for op in &self.ops {
+                c.observe(&op.as_ref());
+            }
+            c.locks.into_iter().flat_map(|l| l.holds).collect()
+        }
+    }
+
+    /// A certain hold, as the checker reports it.
+    fn hold(
+        invoke: OpEvidence,
+        ok: OpEvidence,
+        ttl_ms: u64,
+        token: u64,
+        release: Option<OpEvidence>,
+    ) -> Hold {
+        let lease_end = invoke.time + ttl_ms * MS;
+        Hold {
+            process: ok.process,
+            token,
+            acquire_invoke: invoke,
+            acquire_ok: ok,
+            ttl_ms,
+            release_invoke: release,
+            start: ok.time,
+            end: release.map_or(lease_end, |r| r.time.min(lease_end)),
+        }
+    }
+
+    /// p0's lease was asked for at its invoke (t = 0) for 1000 ms, so from t = 1000 ms on it
+    /// may have run out whatever p0 believes: its certain hold is `[10 ms, 1000 ms)`, end
+    /// exclusive. A grant to p1 known at exactly 1000 ms overlaps nothing, so it is not a split
+    /// lock; one nanosecond earlier it is, with the overlap `[999.999999 ms, 1000 ms)`.
+    #[test]
+    fn a_lease_ending_exactly_at_a_later_grant_is_not_a_split_lock() {
+        for (p1_ok_at, split) in [(1000 * MS, false), (1000 * MS - 1, true)] {
+            let mut h = History::default();
+            let a_inv = h.acquire(0, 0, 1000);
+            let a_ok = h.acquired(10 * MS, 0, 1000, 1);
+            let b_inv = h.acquire(900 * MS, 1, 1000);
+            let b_ok = h.acquired(p1_ok_at, 1, 1000, 2);
+            let r = h.check();
+            let want = if split {
+                vec![SplitLock {
+                    lock: "l".into(),
+                    first: hold(a_inv, a_ok, 1000, 1, None),
+                    second: hold(b_inv, b_ok, 1000, 2, None),
+                    overlap: [1000 * MS - 1, 1000 * MS],
+                }]
+            } else {
+                vec![]
+            };
+            assert_eq!(r.split_locks, want, "p1's grant known at {p1_ok_at} ns");
+            assert_eq!(r.token_regressions, vec![]);
+            assert_eq!(r.counts.certain_holds, 2);
+            let valid = if split {
+                Verdict::Invalid
+            } else {
+                Verdict::Valid
+            };
+            assert_eq!(r.valid, valid, "p1's grant known at {p1_ok_at} ns");
+        }
+    }
+
+    /// A release that loses the race with the TTL (invoked after the lease ran out) does not
+    /// stretch the hold: it still ends at invoke + ttl, so a grant between the lease's end and
+    /// the late release is no split lock. A release that wins the race ends the hold at its
+    /// invoke: a grant known at that instant is no split lock, one known a nanosecond before it
+    /// is.
+    #[test]
+    fn a_release_racing_the_ttl_ends_the_hold_at_the_earlier_of_the_two() {
+        // Lost race: p0 releases at 1100 ms, its lease ran out at 1000 ms, p1 got it at 1050.
+        let mut h = History::default();
+        let a_inv = h.acquire(0, 0, 1000);
+        let a_ok = h.acquired(10 * MS, 0, 1000, 1);
+        h.acquire(1000 * MS, 1, 1000);
+        h.acquired(1050 * MS, 1, 1000, 2);
+        let late = h.release(1100 * MS, 0, 1);
+        h.released(1150 * MS, 0, 1);
+        let holds = h.holds();
+        assert_eq!(holds[0], hold(a_inv, a_ok, 1000, 1, Some(late)));
+        assert_eq!(
+            holds[0].end,
+            1000 * MS,
+            "the late release does not extend the hold"
+        );
+        let r = h.check();
+        assert_eq!(r.split_locks, vec![]);
+        assert_eq!(r.token_regressions, vec![]);
+        assert_eq!(r.valid, Verdict::Valid);
+
+        // Won race: p0 releases at 500 ms, well within its lease.
+        for (p1_ok_at, split) in [(500 * MS, false), (500 * MS - 1, true)] {
+            let mut h = History::default();
+            let a_inv = h.acquire(0, 0, 1000);
+            let a_ok = h.acquired(10 * MS, 0, 1000, 1);
+            let b_inv = h.acquire(400 * MS, 1, 1000);
+            let b_ok = h.acquired(p1_ok_at, 1, 1000, 2);
+            let rel = h.release(500 * MS, 0, 1);
+            h.released(510 * MS, 0, 1);
+            let r = h.check();
+            let want = if split {
+                vec![SplitLock {
+                    lock: "l".into(),
+                    first: hold(a_inv, a_ok, 1000, 1, Some(rel)),
+                    second: hold(b_inv, b_ok, 1000, 2, None),
+                    overlap: [500 * MS - 1, 500 * MS],
+                }]
+            } else {
+                vec![]
+            };
+            assert_eq!(r.split_locks, want, "p1's grant known at {p1_ok_at} ns");
+            assert_eq!(r.token_regressions, vec![]);
+        }
+    }
+
+    /// An acquire that ends `info` may or may not hold the lock: it is never a certain hold,
+    /// so a grant to another process during its would-be lease is no split lock, and its
+    /// unknown token is never compared. An acquire whose ok arrives when its lease may already
+    /// have run out (invoke + ttl <= ok) is no certain hold either.
+    #[test]
+    fn an_info_acquire_or_a_grant_known_after_its_lease_is_never_a_certain_hold() {
+        let mut h = History::default();
+        h.acquire(0, 0, 1000);
+        h.push(
+            50 * MS,
+            0,
+            OpType::Info,
+            ACQUIRE,
+            json!({"lock": "l", "ttl_ms": 1000}),
+        );
+        h.acquire(60 * MS, 1, 1000);
+        h.acquired(70 * MS, 1, 1000, 1);
+        // p2 asks for 100 ms at 100 ms and hears back at 200 ms, exactly when its lease may
+        // have run out: the certain hold `[200 ms, 200 ms)` is empty.
+        h.acquire(100 * MS, 2, 100);
+        h.acquired(200 * MS, 2, 100, 2);
+        let r = h.check();
+        assert_eq!(r.split_locks, vec![]);
+        assert_eq!(r.token_regressions, vec![]);
+        assert_eq!(r.valid, Verdict::Valid);
+        assert_eq!(
+            (
+                r.counts.acquired,
+                r.counts.acquire_unknown,
+                r.counts.certain_holds
+            ),
+            (2, 1, 1),
+            "only p1's grant is a certain hold: {:?}",
+            r.counts
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! (`nemesis-selftest`), because a controller must enter its namespace while single-threaded
 //! and `cargo test` is not. The child reports what it observed as JSON; these tests decide.
 //!
-//! They need root (or unprivileged user namespaces): without root they skip with a message,
+//! They need root (or unprivileged user namespaces): without root they skip, saying
+//! `SKIPPED: <test>: <why>` on stderr (shown by `cargo test` even when the test passes),
 //! except under CI=true, where they fail.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,24 +15,37 @@ use serde_json::Value;
 
 const SELFTEST: &str = env!("CARGO_BIN_EXE_nemesis-selftest");
 
-/// True when the test may run; prints why not otherwise. Under CI=true a missing capability
-/// is a failure, never a silent skip.
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
+/// Whether `test`, which needs `what`, may run. Without it the test is skipped, visibly
+/// (see [`skip`]), except under CI=true, where it fails: CI must run every test.
+fn require(test: &str, have: bool, what: &str, how: &str) -> bool {
+    if have {
         return true;
     }
-    let msg = format!("{test}: needs root for network namespaces");
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg} (CI=true: failing instead of skipping)");
+        panic!("{test}: needs {what} (CI=true: failing instead of skipping; {how})");
     }
-    skip(&format!("{msg}; run as root to test the sandbox"));
+    skip(test, &format!("needs {what}; {how}"));
     false
 }
 
-/// Prints a skip notice past libtest's output capture, so it shows in a passing run.
-fn skip(msg: &str) {
+/// True when the test may use network namespaces (root); see [`require`].
+fn privileged(test: &str) -> bool {
+    require(
+        test,
+        nix::unistd::geteuid().is_root(),
+        "root for network namespaces",
+        "run `cargo test -p nemesis` as root",
+    )
+}
+
+/// Says that `test` is skipped and why, as `SKIPPED: <test>: <why>` written straight to
+/// stderr: libtest captures `eprintln!` and shows it only for failing tests, which would make
+/// a skipped test look like a plain `ok`.
+fn skip(test: &str, why: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
+    // One write of the whole line, so that parallel tests cannot split it.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn sh(program: &str, args: &[&str]) -> String {
@@ -198,12 +212,12 @@ fn iptables_backend_cuts_exactly_the_grudge() {
     if !privileged("iptables_backend_cuts_exactly_the_grudge") {
         return;
     }
-    if nemesis::find_in_path("iptables-restore").is_none() {
-        let msg = "iptables_backend_cuts_exactly_the_grudge: iptables-restore not on PATH";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg} (CI=true: .ci/run installs iptables)");
-        }
-        skip(&format!("{msg}; apt-get install iptables to run it"));
+    if !require(
+        "iptables_backend_cuts_exactly_the_grudge",
+        nemesis::find_in_path("iptables-restore").is_some(),
+        "iptables-restore on PATH",
+        "apt-get install iptables (.ci/run does)",
+    ) {
         return;
     }
     let before = host_snapshot();
@@ -283,9 +297,13 @@ fn works_as_a_normal_user_through_a_user_namespace() {
     let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && err.contains("network namespaces unavailable") {
         assert!(err.contains("unprivileged user namespaces"), "{err}");
-        skip(&format!(
-            "user-namespace mode: this kernel forbids it: {err}"
-        ));
+        // Not a missing capability of the test machine but a kernel policy (e.g. AppArmor's
+        // restriction of unprivileged user namespaces), whose error was just checked: a skip
+        // even under CI=true, said out loud.
+        skip(
+            "works_as_a_normal_user_through_a_user_namespace",
+            &format!("this kernel forbids unprivileged user namespaces: {err}"),
+        );
         return;
     }
     let r = report(&out, "lifecycle as uid 65534");

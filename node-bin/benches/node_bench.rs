@@ -10,10 +10,7 @@
 //! p50/p99 latency, the median failure-detection time over kill -9s, and the median failover
 //! time (kill -9 of a node -> its claimed tasks running elsewhere).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::Cluster;
+use node_bin::testkit::Cluster;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,7 +202,7 @@ async fn main() {
     locks(&c, 1, secs, "l1").await;
     locks(&c, 16, secs, "l16").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut c = Arc::try_unwrap(c).ok().expect("no client left");
+    let mut c = Arc::try_unwrap(c).expect("no client left");
     let mut det = Vec::new();
     for k in 0..kills {
         if let Some(d) = detection(&mut c, k % n).await {

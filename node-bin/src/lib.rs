@@ -3,8 +3,12 @@
 //! - [`core`]: the sans-IO state machines (CASPaxos registers, SWIM membership, locks, tasks,
 //!   the acceptor log format), unit-tested without sockets or sleeps.
 //! - [`shell`]: the tokio shell: UDP between peers, HTTP/JSON for clients, the fsync'd log.
+//! - `testkit` (feature `testkit`, on for this crate's tests and benchmark only): a real
+//!   loopback cluster of `gauntlet-node` processes, shared by `tests/` and `benches/`.
 //!
 //! The HTTP API is documented in `docs/node-api.md`; planted bugs in `docs/planted-bugs.md`.
 
 pub mod core;
 pub mod shell;
+#[cfg(feature = "testkit")]
+pub mod testkit;

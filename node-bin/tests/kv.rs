@@ -1,8 +1,6 @@
 //! Process tests of the KV API (`/kv/{key}`): three real `gauntlet-node` processes on loopback.
 
-mod common;
-
-use common::Cluster;
+use node_bin::testkit::Cluster;
 use serde_json::{json, Value};
 use std::sync::Arc;
 

@@ -7,17 +7,36 @@ use std::process::Command;
 /// The `gauntlet` binary cargo built for these tests.
 pub const GAUNTLET: &str = env!("CARGO_BIN_EXE_gauntlet");
 
-/// True when the test may use namespaces; false (after saying so) when it must skip.
-/// Under `CI=true` a missing capability fails the test instead of skipping it.
+/// True when the test may use namespaces (root). Otherwise the test is skipped, visibly
+/// (see [`skip`]), except under `CI=true`, where a missing capability fails it.
 pub fn can_run() -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
+    let why = "needs root for network namespaces; run `cargo test -p harness` as root";
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("these tests need root (network namespaces), and CI=true forbids skipping");
+        panic!("{}: {why} (CI=true forbids skipping)", test_name());
     }
-    eprintln!("SKIPPED: not root; run `cargo test -p harness` as root for the namespace tests");
+    skip(why);
     false
+}
+
+/// Says that the running test is skipped and why, as `SKIPPED: <test>: <why>` written straight
+/// to stderr: libtest captures `eprintln!` and shows it only for failing tests, which would
+/// make a skipped test look like a plain `ok`.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    // One write of the whole line, so that parallel tests cannot split it.
+    let line = format!("SKIPPED: {}: {why}\n", test_name());
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// The running test's name: libtest runs each test on a thread named after it.
+pub fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => "<this test>".to_string(),
+    }
 }
 
 /// The gauntlet-node binary: beside gauntlet in the target dir, built if missing.

@@ -5,7 +5,9 @@
 //! - [`storage`]: the data dir (acceptor log, boot generation)
 //! - [`driver`]: the core thread with group commit
 //! - [`net`]: peer datagrams
-//! - [`http`]: the client API
+//! - [`http`]: the client API (`http/mod.rs`; the KV endpoints in `http/kv.rs`)
+//! - [`bulk`] / [`taskview`]: a low-priority thread for encoding large task lists; the durable
+//!   task view that quorum reads use without the core thread
 
 pub mod bulk;
 pub mod config;

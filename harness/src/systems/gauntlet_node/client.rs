@@ -171,7 +171,6 @@ impl LocksClient for NodeClient {
     }
 }
 
-#[path = "register.rs"]
 mod register;
 
 #[cfg(test)]

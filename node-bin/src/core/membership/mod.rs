@@ -475,5 +475,4 @@ impl Membership {
 }
 
 #[cfg(test)]
-#[path = "membership_tests.rs"]
 mod tests;

@@ -1,14 +1,39 @@
-//! A real `gauntlet-node` cluster on loopback for process tests and the benchmark.
-//! Every process is killed (SIGKILL) when the guard drops; data dirs are temp dirs.
-#![allow(dead_code)]
+//! A real `gauntlet-node` cluster on loopback for the process tests (`tests/`) and the
+//! benchmark (`benches/node_bench.rs`): one source for both, behind the `testkit` feature.
+//! Every process is killed (SIGKILL) when the [`Cluster`] drops; data dirs are temp dirs.
+//!
+//! # Addresses without a bind-drop-reuse race
+//!
+//! A node's peers are named on its command line, so every address must be known before any
+//! node starts: a node cannot bind port 0 and report its port afterwards. Picking a free port
+//! by binding `:0` and dropping it (what this kit did before) races with any other socket in
+//! the machine, which may get that port between the drop and the node's bind, and a killed
+//! node's port may be taken before its restart.
+//!
+//! Instead, each cluster owns a block of loopback addresses, `127.77.B.1 ..= 127.77.B.254`
+//! (Linux routes all of 127/8 to `lo`), and every node listens on [`PORT`] at an address of
+//! its own. Ownership of block `B` is a UDP socket bound to `127.77.B.255:PORT`: the kernel
+//! gives that to one socket on the machine only, in any process, and takes it back when its
+//! owner exits, even by SIGKILL. [`PORT`] lies below the kernel's ephemeral range, so no
+//! `bind(:0)` and no outgoing connection is ever given it. Nobody else binds in an owned block,
+//! so a node restarted after kill -9 finds its address free.
 
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The port of every test node (each on an address of its own). Below Linux's default
+/// ephemeral range (32768-60999), so the kernel never hands it out on its own.
+pub const PORT: u16 = 29_170;
+
+/// The second octet of the loopback blocks (`127.77.B.N`).
+const BLOCK_OCTET: u8 = 77;
+
 /// One node process.
+#[derive(Debug)]
 pub struct NodeProc {
     pub id: String,
     pub addr: SocketAddr,
@@ -18,24 +43,92 @@ pub struct NodeProc {
 }
 
 /// A cluster of node processes; drop kills them all.
+#[derive(Debug)]
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     pub bin: PathBuf,
     pub extra: Vec<String>,
     pub http: reqwest::Client,
+    _block: AddrBlock,
     _tmp: tempfile::TempDir,
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1.
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp :0");
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+/// A block of loopback addresses owned by one cluster (see the module docs).
+#[derive(Debug)]
+struct AddrBlock {
+    block: u8,
+    /// Bound to `127.77.B.255:PORT`; holding it is owning the block.
+    _claim: UdpSocket,
+}
+
+impl AddrBlock {
+    /// Claims a free block with room for `n` nodes whose addresses are all free.
+    fn claim(n: usize) -> AddrBlock {
+        assert!(
+            (1..=254).contains(&n),
+            "a loopback block holds 1 to 254 nodes, not {n}"
+        );
+        check_port_outside_ephemeral_range();
+        // Start at a different block per process and per cluster, so concurrent claimers
+        // rarely try the same one first.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let start = std::process::id()
+            .wrapping_mul(31)
+            .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+        for i in 0..256u32 {
+            let block = (start.wrapping_add(i) % 256) as u8;
+            let Ok(claim) = UdpSocket::bind(block_addr(block, 255)) else {
+                continue; // another cluster owns it
+            };
+            // A node of a test process that died a moment ago may still hold its address
+            // (the parent-death SIGKILL is asynchronous): skip such a block.
+            if (1..=n).all(|k| addr_is_free(block_addr(block, k as u8))) {
+                return AddrBlock {
+                    block,
+                    _claim: claim,
+                };
+            }
         }
+        panic!("test kit: no free loopback block 127.{BLOCK_OCTET}.*.0/24 for {n} nodes on port {PORT}");
     }
-    panic!("no free port for TCP and UDP");
+
+    /// The address of node `k` (1-based).
+    fn node(&self, k: usize) -> SocketAddr {
+        block_addr(self.block, k as u8)
+    }
+}
+
+fn block_addr(block: u8, host: u8) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(127, BLOCK_OCTET, block, host),
+        PORT,
+    ))
+}
+
+/// True when both TCP and UDP can bind `addr` now. Only used inside an owned block, where no
+/// one else binds, so the answer stays true until the node binds.
+fn addr_is_free(addr: SocketAddr) -> bool {
+    TcpListener::bind(addr).is_ok() && UdpSocket::bind(addr).is_ok()
+}
+
+/// Panics with the reason when [`PORT`] lies in this machine's ephemeral port range: the
+/// kernel could then hand it to an unrelated socket, and the kit would be racy again.
+fn check_port_outside_ephemeral_range() {
+    const RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+    let Ok(text) = std::fs::read_to_string(RANGE) else {
+        return; // not Linux, or no procfs: nothing to check against
+    };
+    let bounds: Vec<u16> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if let [lo, hi] = bounds[..] {
+        assert!(
+            !(lo..=hi).contains(&PORT),
+            "test kit: port {PORT} lies in this machine's ephemeral port range {lo}-{hi} \
+             ({RANGE}); the loopback cluster needs a port the kernel never hands out"
+        );
+    }
 }
 
 impl Cluster {
@@ -43,9 +136,10 @@ impl Cluster {
     /// answer /health.
     pub async fn start(bin: &str, n: usize, extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().expect("temp dir");
+        let block = AddrBlock::claim(n);
         let mut nodes = Vec::new();
         for i in 1..=n {
-            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let addr = block.node(i);
             let dir = tmp.path().join(format!("n{i}"));
             let log = tmp.path().join(format!("n{i}.log"));
             nodes.push(NodeProc {
@@ -67,6 +161,7 @@ impl Cluster {
             bin: PathBuf::from(bin),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             http,
+            _block: block,
             _tmp: tmp,
         };
         for i in 0..n {
@@ -220,7 +315,7 @@ impl Cluster {
             .map(|m| m["state"].as_str().unwrap_or("").to_string())
     }
 
-    /// Polls `f` every 50 ms until it returns true or `limit` passes; returns the time taken.
+    /// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time taken.
     pub async fn wait_until<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
     where
         F: FnMut() -> Fut,

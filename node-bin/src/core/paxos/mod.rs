@@ -600,5 +600,4 @@ fn make_view(promises: &BTreeMap<NodeId, Option<Accepted>>, quorum: usize) -> Vi
 }
 
 #[cfg(test)]
-#[path = "paxos_tests.rs"]
 mod tests;

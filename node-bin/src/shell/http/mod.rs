@@ -1,4 +1,9 @@
 //! The HTTP/JSON client API (docs/node-api.md) and the peer endpoint of the quorum read.
+//!
+//! - this file: the router, locks, tasks, members, health and the quorum read of tasks
+//! - `kv`: the KV endpoints (`/kv/{key}`, `/kv/{key}/cas`)
+
+mod kv;
 
 use super::bulk;
 use super::driver::DriverMsg;
@@ -345,6 +350,3 @@ async fn all_tasks(State(api): State<Api>) -> Response {
         ),
     }
 }
-
-#[path = "kv_http.rs"]
-mod kv;

@@ -3,6 +3,22 @@
 //! It wires the acceptor, the proposer, SWIM membership, lock and task operations and the
 //! task runner together. Outputs are messages, client replies and log records; the shell must
 //! make every `Persist` durable before it carries out any later `Send` or `Reply`.
+//!
+//! `impl Node` is split by concern, one file each:
+//!
+//! | module | what it adds to `Node` |
+//! | --- | --- |
+//! | this file | the types (`Config`, `Input`, `Output`, client commands and replies), `step`, timers, peer messages, proposals and their decisions |
+//! | `client` | client requests: validation, dispatch (`on_client`), the lock paths and their planted-bug shortcuts, member views |
+//! | `kv_client` | KV client requests (read, write, cas) and the `stale-read` bug |
+//! | `failover` | task life on this node: assignment, claims, renew/done, the `ack-before-quorum` write-behind, the failover scan |
+//! | `tests` | whole-node simulation of three nodes on an in-memory network |
+
+mod client;
+mod failover;
+mod kv_client;
+#[cfg(test)]
+mod tests;
 
 use super::decision::{Decision, Outcome};
 use super::kv::{self, KvOp, KvOutcome};
@@ -609,15 +625,3 @@ fn client_resp(result: Result<Outcome, String>, real_accept_sent: bool) -> Clien
         },
     }
 }
-
-#[path = "node_client.rs"]
-mod client;
-#[path = "node_kv.rs"]
-mod kv_client;
-
-#[path = "node_failover.rs"]
-mod failover;
-
-#[cfg(test)]
-#[path = "node_tests.rs"]
-mod tests;
