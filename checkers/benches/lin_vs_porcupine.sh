@@ -24,6 +24,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=5
 dir=""
 porcupine=${PORCUPINE_DIR:-$root/../shared/bench/porcupine}
+[ -d "$porcupine" ] || porcupine=$root/../../shared/bench/porcupine  # from a git worktree
 files=()
 while [ $# -gt 0 ]; do
   case $1 in
