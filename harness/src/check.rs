@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use checkers::linearizable::{check_history_file, ModelKind};
+use checkers::linearizable::{check_history_file_with, ModelKind};
 use checkers::{check_file, render_summary, CheckOptions, Results, Verdict};
 
 use crate::exit::{bad_input, Exit};
@@ -52,6 +52,10 @@ pub struct CheckArgs {
     /// not JSON is taken as a string).
     #[arg(long, default_value = "null", value_parser = parse_init)]
     pub init: serde_json::Value,
+    /// Most search steps per key of the linearizability check; past it the key is unknown
+    /// (exit 2) and the result says how far the search got.
+    #[arg(long, default_value_t = 20_000_000, value_name = "STEPS")]
+    pub lin_max_steps: u64,
     /// Only read and parse the histories: `raw` (values left as JSON text, what the checkers
     /// start from), `owned` (into `Op`s with parsed values) or `chunks` (as `raw`, read the
     /// way the check reads, on one thread). The benchmark baselines of
@@ -144,7 +148,7 @@ fn linearizable(
     if !asked && args.model.is_none() && suggest_from_stats(results).is_none() {
         return Ok(None);
     }
-    let checked = match check_history_file(path, args.model, &args.init) {
+    let checked = match check_history_file_with(path, args.model, &args.init, args.lin_max_steps) {
         // Chosen on our own from the ops' names: ops that do not fit the model (a `write`
         // that is not a register write) mean the checker does not apply, not bad input.
         Err(_) if !asked && args.model.is_none() => return Ok(None),

@@ -40,10 +40,7 @@ fn window<O>(entries: &[Entry<O>], s: u32, e: u32) -> (Vec<usize>, Vec<Item<'_, 
 /// True if window `[s, e]` was shown not linearizable (a probe out of budget says false).
 fn invalid<M: Model>(model: &M, entries: &[Entry<M::Op>], s: u32, e: u32, start: M::State) -> bool {
     let (_, items) = window(entries, s, e);
-    let budget = Budget {
-        max_steps: PROBE_STEPS,
-        deadline: None,
-    };
+    let budget = Budget::steps(PROBE_STEPS);
     matches!(
         search(model, &items, start, &budget).found,
         Found::NotLinearizable(_)

@@ -6,7 +6,7 @@ use std::path::Path;
 use histories::{HistoryReader, Op};
 use serde_json::Value;
 
-use super::{check_ops, render_text, suggest_model, LinOptions, LinResults, ModelKind};
+use super::{check_ops, render_text, suggest_model, LinError, LinOptions, LinResults, ModelKind};
 use crate::{ExtraResult, Verdict};
 
 /// The linearizability result of one history file.
@@ -27,6 +27,17 @@ pub fn check_history_file(
     model: Option<ModelKind>,
     init: &Value,
 ) -> Result<Option<FileCheck>, String> {
+    check_history_file_with(path, model, init, LinOptions::default().max_steps_per_key)
+}
+
+/// [`check_history_file`] with a step budget per key (past it, the key is `unknown` and the
+/// result says how far its search got).
+pub fn check_history_file_with(
+    path: &Path,
+    model: Option<ModelKind>,
+    init: &Value,
+    max_steps_per_key: u64,
+) -> Result<Option<FileCheck>, String> {
     let reader = HistoryReader::open(path).map_err(|e| e.to_string())?;
     let ops: Vec<Op> = reader
         .collect::<Result<_, _>>()
@@ -37,11 +48,20 @@ pub fn check_history_file(
     let opts = LinOptions {
         model,
         init: init.clone(),
+        max_steps_per_key,
         ..LinOptions::default()
     };
     let results = check_ops(&ops, &opts).map_err(|e| {
+        let line = match &e {
+            // Op n is on line n + 1: the reader rejects blank lines, so every line is an op.
+            LinError::BadOp { index, .. } => ops
+                .iter()
+                .position(|o| o.index == *index)
+                .map_or(String::new(), |i| format!(":{}", i + 1)),
+            LinError::TooLarge(_) => String::new(),
+        };
         format!(
-            "{}: {e} (checking against the {} model)",
+            "{}{line}: {e} (checking against the {} model)",
             path.display(),
             model.name()
         )
@@ -85,10 +105,23 @@ pub fn to_extra(r: &LinResults) -> ExtraResult {
                 first.unwrap_or_default()
             )
         }
-        Verdict::Unknown => format!(
-            "{undecided} of {} key(s) undecided (search budget or timeout; {})",
-            r.keys, r.model
-        ),
+        Verdict::Unknown => {
+            let first = r.failures.iter().find_map(|(key, k)| {
+                let reason = k.reason.as_ref()?;
+                let key = if key.is_empty() {
+                    "the register".to_string()
+                } else {
+                    format!("key {key}")
+                };
+                Some(format!("; {key}: {reason}"))
+            });
+            format!(
+                "{undecided} of {} key(s) undecided ({}){}",
+                r.keys,
+                r.model,
+                first.unwrap_or_default()
+            )
+        }
     };
     ExtraResult {
         valid: r.valid,

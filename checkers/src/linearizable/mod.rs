@@ -34,6 +34,7 @@ pub mod search;
 pub mod svg;
 pub mod values;
 
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,7 @@ use histories::{Op, OpType, Process};
 use rayon::prelude::*;
 use serde_json::Value;
 
-pub use files::{check_history_file, to_extra, FileCheck};
+pub use files::{check_history_file, check_history_file_with, to_extra, FileCheck};
 pub use model::{Call, Model, Outcome, Parsed};
 pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
 pub use svg::render_svg;
@@ -159,6 +160,12 @@ pub struct LinOptions {
     pub timeout: Option<Duration>,
     /// Compute counterexamples for invalid keys. Default: true.
     pub explain: bool,
+    /// Most memory the search of one key may use for its memo before the key is `unknown`
+    /// (approximate; keys are searched in parallel, one per core). Default: 1 GiB.
+    pub max_memo_bytes_per_key: usize,
+    /// True: the plain WGL search, without the reductions of [`search`] (for tests and
+    /// benchmarks that compare the two; verdicts are the same). Default: false.
+    pub plain_search: bool,
 }
 
 impl Default for LinOptions {
@@ -169,6 +176,8 @@ impl Default for LinOptions {
             max_steps_per_key: 20_000_000,
             timeout: Some(Duration::from_secs(120)),
             explain: true,
+            max_memo_bytes_per_key: 1 << 30,
+            plain_search: false,
         }
     }
 }
@@ -210,6 +219,9 @@ pub fn check_model<M: Model>(
     let budget = Budget {
         max_steps: opts.max_steps_per_key,
         deadline: opts.timeout.map(|t| Instant::now() + t),
+        max_memo_bytes: opts.max_memo_bytes_per_key,
+        plain: opts.plain_search,
+        prune_values: true,
     };
     let results: Vec<(String, KeyResult)> = parts
         .par_iter()
@@ -266,23 +278,90 @@ fn check_key<M: Model>(
         steps: res.steps,
         reason: None,
         counterexample: None,
+        partial: None,
     };
     match res.found {
         Found::Linearizable(_) => {}
-        Found::GaveUp(steps) => {
+        Found::GaveUp(g) => {
             k.valid = Verdict::Unknown;
-            k.reason = Some(format!(
-                "gave up after {steps} search steps (budget or timeout)"
-            ));
+            k.reason = Some(gave_up_reason(model, &part.entries, values, &g));
+            if explain {
+                k.partial = g
+                    .frontier
+                    .map(|f| counterexample(model, &part.entries, values, f, false));
+            }
         }
         Found::NotLinearizable(f) => {
             k.valid = Verdict::Invalid;
             if explain {
-                k.counterexample = Some(counterexample(model, &part.entries, values, f));
+                let f = frontier_unpruned(model, &items, budget, res.steps).unwrap_or(f);
+                k.counterexample = Some(counterexample(model, &part.entries, values, f, true));
             }
         }
     }
     k
+}
+
+/// The frontier of a search without the per-value pruning (which can stop short of the
+/// furthest return the search could reach), for the counterexample; `None` if that search
+/// needs more than 4x the steps of the pruned one plus a million, or the key's budget.
+fn frontier_unpruned<M: Model>(
+    model: &M,
+    items: &[Item<'_, M::Op>],
+    budget: &Budget,
+    steps: u64,
+) -> Option<search::Frontier<M::State>> {
+    if budget.plain {
+        return None;
+    }
+    let b = Budget {
+        max_steps: budget
+            .max_steps
+            .min(steps.saturating_mul(4).saturating_add(1_000_000)),
+        prune_values: false,
+        ..*budget
+    };
+    match search::search(model, items, model.init(), &b).found {
+        Found::NotLinearizable(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// Why a key is unknown and how far its search got: what ran out, after how many steps, how
+/// many ops the furthest linearization placed, and the op it could not yet place.
+fn gave_up_reason<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    values: &Values,
+    g: &search::GaveUp<M::State>,
+) -> String {
+    let mut s = format!(
+        "gave up after {} search steps ({} exhausted)",
+        g.steps,
+        g.why.describe()
+    );
+    match &g.frontier {
+        Some(f) => {
+            let placed = f.path.len();
+            let _ = write!(
+                s,
+                "; the furthest linearization placed {placed} of {} ops",
+                entries.len()
+            );
+            if let Some(it) = f.stuck {
+                let o = op_ref(model, &entries[it], values);
+                let _ = write!(
+                    s,
+                    " and had yet to place op index {} (p{} {})",
+                    o.index, o.process, o.op
+                );
+            }
+        }
+        None => {
+            let _ = write!(s, "; no return of the {} ops was reached", entries.len());
+        }
+    }
+    s
 }
 
 fn op_ref<M: Model>(model: &M, e: &Entry<M::Op>, values: &Values) -> OpRef {
@@ -303,6 +382,7 @@ fn counterexample<M: Model>(
     entries: &[Entry<M::Op>],
     values: &Values,
     f: search::Frontier<M::State>,
+    with_window: bool,
 ) -> Counterexample {
     let steps: Vec<Step> = f
         .path
@@ -316,6 +396,7 @@ fn counterexample<M: Model>(
     let prefix = steps[prefix_len.saturating_sub(report::PREFIX_SHOWN)..].to_vec();
     let window = f
         .stuck
+        .filter(|_| with_window)
         .and_then(|_| explain::smallest_window(model, entries, f.pos));
     let (window, window_start) = match window {
         Some(w) => (

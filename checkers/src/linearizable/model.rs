@@ -76,6 +76,36 @@ pub trait Model: Sync {
     /// there (its observed result contradicts the state). Must be pure.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
 
+    /// An exact identity of `op`, for the search's symmetry reduction: two `info` ops with the
+    /// same id must be the same operation (same effect in every state), so that either may
+    /// stand for the other. `None` (the default): no op is interchangeable with another.
+    fn op_id(&self, op: &Self::Op) -> Option<u128> {
+        let _ = op;
+        None
+    }
+
+    /// For the search's per-value pruning: the value the state must hold for `op` to take
+    /// effect (a read of v, a swapped cas from v). `None` (the default): no such value.
+    fn needs(&self, op: &Self::Op) -> Option<u32> {
+        let _ = op;
+        None
+    }
+
+    /// For the per-value pruning: the one value `op` may leave the state holding when it
+    /// changes it (a write of v, a cas to v). Must be `Some` for every op that can change the
+    /// value a state [`holds`](Model::holds). `None` (the default): it changes no value.
+    fn produces(&self, op: &Self::Op) -> Option<u32> {
+        let _ = op;
+        None
+    }
+
+    /// For the per-value pruning: the value `state` holds; `None` (the default) when unknown
+    /// (a model without values, or the any-state), which turns the pruning off there.
+    fn holds(&self, state: &Self::State) -> Option<u32> {
+        let _ = state;
+        None
+    }
+
     /// A short human description of `op` (`cas 1->2 ok`).
     fn show_op(&self, op: &Self::Op, values: &Values) -> String;
 

@@ -42,6 +42,10 @@ pub struct KeyResult {
     /// Evidence for an invalid verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
+    /// For an unknown verdict, how far the search got (a partial witness): the furthest op it
+    /// could not yet place and the linearization that got there. No window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Counterexample>,
 }
 
 /// One operation, as the history has it.

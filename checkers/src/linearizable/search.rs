@@ -11,6 +11,28 @@
 //!
 //! The visited set is an arena of bitsets and states with a hash computed incrementally
 //! (Zobrist: one random word per op, xored in and out), so a step costs no allocation.
+//!
+//! Two reductions (off with [`Budget::plain`], for the tests that compare against the plain
+//! search) cut what a non-linearizable history with many `info` ops costs, where every subset
+//! of the pending `info` ops used to be a configuration of its own:
+//!
+//! - **Interchangeable `info` ops are used in call order.** Two ops without a return that the
+//!   model says are the same op ([`Model::op_id`]: an `info` write of 3 and another) can
+//!   swap places in any linearization once both are called, so the search only tries the
+//!   earliest-called one not yet used. The used ones of a class are then always its first
+//!   few, and k such ops give k + 1 configurations instead of 2^k.
+//! - **An optional op that leaves the state unchanged is not linearized.** Leaving it out
+//!   reaches the same state with more ops still available (an `info` cas whose comparison
+//!   fails, an `info` write of the current value), so that branch covers this one.
+//! - **Per-value pruning** ([`Model::needs`], [`Model::produces`], [`Model::holds`]): a
+//!   configuration is abandoned as soon as some op still to be linearized needs a value (a
+//!   read of v must see a write of v) that the state does not hold and that no op still to be
+//!   linearized can produce. The plain search finds out only when it reaches that op's
+//!   return, after trying every order of the ops before it: for a stale read or a lost write,
+//!   which is what makes a non-linearizable history expensive.
+//!
+//! The memo is bounded ([`Budget::max_memo_bytes`]); a search that runs out of steps, time or
+//! memory answers [`Found::GaveUp`] with the furthest it got.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -33,13 +55,69 @@ pub struct Item<'a, O> {
     pub required: bool,
 }
 
-/// When to give up.
+/// When to give up, and how to search.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     /// Most search steps.
     pub max_steps: u64,
     /// Wall-clock deadline.
     pub deadline: Option<Instant>,
+    /// Most bytes the memo of visited configurations may hold (approximately).
+    pub max_memo_bytes: usize,
+    /// True: the plain WGL search, without the reductions (for tests that compare).
+    pub plain: bool,
+    /// False: no per-value pruning (the other reductions stay). A pruned configuration is
+    /// never searched up to the return it cannot pass, so the furthest point the search
+    /// reports ([`Frontier`]) can come earlier than the plain search's: the counterexample
+    /// is computed without it (`check_key`).
+    pub prune_values: bool,
+}
+
+impl Budget {
+    /// A step limit alone: no deadline, 1 GiB of memo, the reductions on.
+    pub fn steps(max_steps: u64) -> Budget {
+        Budget {
+            max_steps,
+            deadline: None,
+            max_memo_bytes: 1 << 30,
+            plain: false,
+            prune_values: true,
+        }
+    }
+}
+
+/// What ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// [`Budget::max_steps`].
+    Steps,
+    /// [`Budget::deadline`].
+    Time,
+    /// [`Budget::max_memo_bytes`].
+    Memory,
+}
+
+impl Exhausted {
+    /// What ran out, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Exhausted::Steps => "step budget",
+            Exhausted::Time => "timeout",
+            Exhausted::Memory => "memory budget",
+        }
+    }
+}
+
+/// How far a search got before it gave up: a partial witness.
+#[derive(Debug, Clone)]
+pub struct GaveUp<S> {
+    /// What ran out.
+    pub why: Exhausted,
+    /// Search steps taken.
+    pub steps: u64,
+    /// The furthest return event the search could not yet pass, if it met one, with the
+    /// linearization that got there.
+    pub frontier: Option<Frontier<S>>,
 }
 
 /// The furthest the search got: where it got stuck and how it got there.
@@ -65,8 +143,8 @@ pub enum Found<S> {
     Linearizable(Vec<(usize, S)>),
     /// None exists.
     NotLinearizable(Frontier<S>),
-    /// Out of budget after this many steps.
-    GaveUp(u64),
+    /// Out of budget: how far it got.
+    GaveUp(GaveUp<S>),
 }
 
 /// Result of a search and its step count.
@@ -212,6 +290,100 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The per-value pruning (registers): how many ops not yet linearized need each value (a
+/// required read of v, a swapped cas from v) and how many can still produce it (a write of v,
+/// a cas to v). A value that is needed but can no longer be produced, and that the state does
+/// not hold, starves: that configuration has no future, since the state can never come to
+/// hold it again. Counting every unlinearized producer, whenever it is called, keeps this an
+/// under-approximation of the dead configurations: no live one is pruned.
+struct Supply {
+    /// Value each item needs (`NONE`: none, or not required).
+    needs: Vec<u32>,
+    /// Value each item can produce (`NONE`: none).
+    produces: Vec<u32>,
+    needers: Vec<u32>,
+    producers: Vec<u32>,
+    /// How many values starve.
+    starving: u32,
+}
+
+impl Supply {
+    fn new<M: Model>(model: &M, items: &[Item<'_, M::Op>], plain: bool) -> Supply {
+        let mut s = Supply {
+            needs: vec![NONE; items.len()],
+            produces: vec![NONE; items.len()],
+            needers: Vec::new(),
+            producers: Vec::new(),
+            starving: 0,
+        };
+        if plain {
+            return s;
+        }
+        for (i, it) in items.iter().enumerate() {
+            if it.required {
+                s.needs[i] = model.needs(it.op).unwrap_or(NONE);
+            }
+            s.produces[i] = model.produces(it.op).unwrap_or(NONE);
+        }
+        let top = s
+            .needs
+            .iter()
+            .chain(&s.produces)
+            .filter(|&&v| v != NONE)
+            .max()
+            .map_or(0, |&v| v as usize + 1);
+        s.needers = vec![0; top];
+        s.producers = vec![0; top];
+        for i in 0..items.len() {
+            s.unlift(i);
+        }
+        s
+    }
+
+    fn is_starving(&self, v: u32) -> bool {
+        let v = v as usize;
+        v < self.needers.len() && self.needers[v] > 0 && self.producers[v] == 0
+    }
+
+    /// Changes the counts of `v` by `f`, keeping `starving` up to date.
+    fn adjust(&mut self, v: u32, f: impl FnOnce(&mut u32, &mut u32)) {
+        let before = self.is_starving(v);
+        let i = v as usize;
+        f(&mut self.needers[i], &mut self.producers[i]);
+        let after = self.is_starving(v);
+        self.starving = self.starving + u32::from(after) - u32::from(before);
+    }
+
+    /// Item `it` leaves the list (linearized or dropped).
+    fn lift(&mut self, it: usize) {
+        if self.needs[it] != NONE {
+            self.adjust(self.needs[it], |n, _| *n -= 1);
+        }
+        if self.produces[it] != NONE {
+            self.adjust(self.produces[it], |_, p| *p -= 1);
+        }
+    }
+
+    /// Item `it` is back in the list.
+    fn unlift(&mut self, it: usize) {
+        if self.needs[it] != NONE {
+            self.adjust(self.needs[it], |n, _| *n += 1);
+        }
+        if self.produces[it] != NONE {
+            self.adjust(self.produces[it], |_, p| *p += 1);
+        }
+    }
+
+    /// True if some value starves other than the one the state holds (`None`: unknown, so
+    /// nothing is pruned).
+    fn dead(&self, holds: Option<u32>) -> bool {
+        match holds {
+            Some(h) if self.starving > 0 => self.starving > u32::from(self.is_starving(h)),
+            _ => false,
+        }
+    }
+}
+
 /// The visited (bitset, state) pairs: an arena with hash chains.
 struct Seen<S> {
     words: usize,
@@ -221,7 +393,74 @@ struct Seen<S> {
     heads: HashMap<u64, u32, BuildHasherDefault<Passthrough>>,
 }
 
+/// Class of each item among interchangeable `info` ops, and how many of each class are used.
+struct Classes {
+    /// Class of each item; `NONE`: in no class (has a return, or the model gives no id).
+    class: Vec<u32>,
+    /// Position of each item in its class, in call order.
+    rank: Vec<u32>,
+    /// How many ops of each class are linearized (always its first ones).
+    used: Vec<u32>,
+}
+
+impl Classes {
+    fn new<M: Model>(model: &M, items: &[Item<'_, M::Op>], plain: bool) -> Classes {
+        let mut class = vec![NONE; items.len()];
+        let mut rank = vec![0; items.len()];
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut ids: HashMap<u128, u32> = HashMap::new();
+        // Items are in call order (sorted by call), so ranks follow calls.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| items[i].call);
+        for i in order {
+            let it = &items[i];
+            if plain || it.ret.is_some() || it.required {
+                continue;
+            }
+            let Some(id) = model.op_id(it.op) else {
+                continue;
+            };
+            let c = *ids.entry(id).or_insert_with(|| {
+                sizes.push(0);
+                sizes.len() as u32 - 1
+            });
+            class[i] = c;
+            rank[i] = sizes[c as usize];
+            sizes[c as usize] += 1;
+        }
+        Classes {
+            class,
+            rank,
+            used: vec![0; sizes.len()],
+        }
+    }
+
+    /// False if an earlier-called op of the same class is still unused.
+    fn is_next(&self, it: usize) -> bool {
+        let c = self.class[it];
+        c == NONE || self.rank[it] == self.used[c as usize]
+    }
+
+    fn take(&mut self, it: usize) {
+        if let Some(u) = self.used.get_mut(self.class[it] as usize) {
+            *u += 1;
+        }
+    }
+
+    fn put_back(&mut self, it: usize) {
+        if let Some(u) = self.used.get_mut(self.class[it] as usize) {
+            *u -= 1;
+        }
+    }
+}
+
 impl<S: Eq + Clone> Seen<S> {
+    /// Approximate bytes held: per entry its bitset, state and chain link, plus the table.
+    fn bytes(&self) -> usize {
+        self.states.len()
+            * (self.words * 8 + std::mem::size_of::<S>() + 4 + 2 * std::mem::size_of::<u64>())
+    }
+
     fn new(words: usize) -> Self {
         Seen {
             words,
@@ -261,6 +500,8 @@ pub fn search<M: Model>(
     budget: &Budget,
 ) -> SearchResult<M::State> {
     let mut ev = Events::new(items);
+    let mut classes = Classes::new(model, items, budget.plain);
+    let mut supply = Supply::new(model, items, budget.plain || !budget.prune_values);
     let words = items.len().div_ceil(64).max(1);
     let zobrist: Vec<u64> = (0..items.len() as u64)
         .map(|i| splitmix(i ^ 0x5eed))
@@ -284,11 +525,13 @@ pub fn search<M: Model>(
             };
         }
         steps += 1;
-        if steps >= budget.max_steps
-            || (steps & 0x3ff == 0 && budget.deadline.is_some_and(|d| Instant::now() >= d))
-        {
+        if let Some(why) = exhausted(budget, steps, &seen) {
             return SearchResult {
-                found: Found::GaveUp(steps),
+                found: Found::GaveUp(GaveUp {
+                    why,
+                    steps,
+                    frontier,
+                }),
                 steps,
             };
         }
@@ -297,16 +540,24 @@ pub fn search<M: Model>(
         // Linearize the op called here, or drop the optional op returning here.
         let dropping = !ev.is_call[node] && ev.item[node] != NONE && !items[it].required;
         let advance = if ev.is_call[node] {
-            model.step(&state, items[it].op)
+            if classes.is_next(it) {
+                model
+                    .step(&state, items[it].op)
+                    .filter(|next| budget.plain || items[it].required || *next != state)
+            } else {
+                None
+            }
         } else if dropping {
             Some(state.clone())
         } else {
             None
         };
         if let Some(next) = advance {
+            supply.lift(it);
             bits[it / 64] |= 1 << (it % 64);
             let h = set_hash ^ zobrist[it];
-            if seen.insert(h ^ hash_state(&next), &bits, &next) {
+            if !supply.dead(model.holds(&next)) && seen.insert(h ^ hash_state(&next), &bits, &next)
+            {
                 set_hash = h;
                 let before = std::mem::replace(&mut state, next);
                 stack.push(Frame {
@@ -315,6 +566,9 @@ pub fn search<M: Model>(
                     dropped: dropping,
                 });
                 ev.lift(it);
+                if !dropping {
+                    classes.take(it);
+                }
                 if items[it].required {
                     remaining -= 1;
                 }
@@ -322,6 +576,7 @@ pub fn search<M: Model>(
                 continue;
             }
             bits[it / 64] &= !(1 << (it % 64));
+            supply.unlift(it);
         }
         if ev.is_call[node] {
             cur = ev.next[node];
@@ -343,6 +598,10 @@ pub fn search<M: Model>(
         bits[it / 64] &= !(1 << (it % 64));
         set_hash ^= zobrist[it];
         ev.unlift(it);
+        supply.unlift(it);
+        if !f.dropped {
+            classes.put_back(it);
+        }
         if items[it].required {
             remaining += 1;
         }
@@ -350,6 +609,20 @@ pub fn search<M: Model>(
         // comes back to the return and backtracks further, all other options being tried).
         cur = ev.next[ev.call_node[it] as usize];
     }
+}
+
+/// What of the budget ran out, if anything (time and memory are looked at every 1,024 steps).
+fn exhausted<S: Eq + Clone>(budget: &Budget, steps: u64, seen: &Seen<S>) -> Option<Exhausted> {
+    if steps >= budget.max_steps {
+        return Some(Exhausted::Steps);
+    }
+    if steps & 0x3ff != 0 {
+        return None;
+    }
+    if budget.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(Exhausted::Time);
+    }
+    (seen.bytes() > budget.max_memo_bytes).then_some(Exhausted::Memory)
 }
 
 /// One step of the current linearization.

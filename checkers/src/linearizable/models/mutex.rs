@@ -74,6 +74,13 @@ impl Model for Mutex {
         }))
     }
 
+    fn op_id(&self, op: &MutexOp) -> Option<u128> {
+        Some(match op {
+            MutexOp::Acquire => 1,
+            MutexOp::Release => 2,
+        })
+    }
+
     fn step(&self, s: &LockState, op: &MutexOp) -> Option<LockState> {
         match (op, s) {
             (MutexOp::Acquire, LockState::Free | LockState::Any) => Some(LockState::Held),

@@ -181,6 +181,51 @@ impl Model for Register {
         }
     }
 
+    fn needs(&self, op: &RegOp) -> Option<u32> {
+        match *op {
+            RegOp::Read(v) => Some(v),
+            RegOp::Cas {
+                from,
+                swapped: Some(true),
+                ..
+            } => Some(from),
+            _ => None,
+        }
+    }
+
+    fn produces(&self, op: &RegOp) -> Option<u32> {
+        match *op {
+            RegOp::Write(v) => Some(v),
+            RegOp::Cas {
+                to,
+                swapped: Some(true) | None,
+                ..
+            } => Some(to),
+            // A read changes the value only from the any-state, where the pruning is off.
+            _ => None,
+        }
+    }
+
+    fn holds(&self, s: &u32) -> Option<u32> {
+        (*s != ANY).then_some(*s)
+    }
+
+    fn op_id(&self, op: &RegOp) -> Option<u128> {
+        let pair = |tag: u128, a: u32, b: u32| tag << 64 | u128::from(a) << 32 | u128::from(b);
+        Some(match *op {
+            RegOp::Read(v) => pair(1, v, 0),
+            RegOp::Write(v) => pair(2, v, 0),
+            RegOp::Cas { from, to, swapped } => {
+                let tag = match swapped {
+                    None => 3,
+                    Some(false) => 4,
+                    Some(true) => 5,
+                };
+                pair(tag, from, to)
+            }
+        })
+    }
+
     fn show_op(&self, op: &RegOp, values: &Values) -> String {
         match *op {
             RegOp::Read(v) => format!("read {}", values.show(v)),

@@ -7,6 +7,8 @@
 //! effect; `info` ops may or may not have (the generator flips a coin); a worker whose op ended
 //! in `info` continues as a new process (process + workers).
 
+pub mod hard;
+
 use std::collections::BTreeMap;
 
 use histories::{Op, OpType, Process};
@@ -35,6 +37,17 @@ pub struct GenConfig {
     pub values: u64,
     /// Every register's initial value (also passed to the checker).
     pub init: i64,
+    /// Fraction of writes and cas ending in `info`; `None`: `info_ratio`, as for reads.
+    pub mutation_info_ratio: Option<f64>,
+    /// Fraction of reads ending in `fail`; `None`: `fail_ratio`, as for writes and cas.
+    pub read_fail_ratio: Option<f64>,
+    /// Plant anomalies on a marker value no other op writes (see [`Plant`]), so that the
+    /// planted history is non-linearizable by construction even when `values` is a small
+    /// range whose values repeat. Default: false (the plant then needs fresh values).
+    pub marker: bool,
+    /// History lines written before a plant (or the marker) may happen; `None`: `ops / 2`
+    /// (a quarter of the history's lines).
+    pub plant_after: Option<usize>,
 }
 
 impl Default for GenConfig {
@@ -49,6 +62,10 @@ impl Default for GenConfig {
             fail_ratio: 0.02,
             values: 5,
             init: 0,
+            mutation_info_ratio: None,
+            read_fail_ratio: None,
+            marker: false,
+            plant_after: None,
         }
     }
 }
@@ -59,9 +76,12 @@ pub enum Plant {
     /// None: the history is linearizable.
     Nothing,
     /// One read returns a value overwritten before the read was invoked (by a write that
-    /// itself followed the one that had installed it, in real time). Needs fresh values.
+    /// itself followed the one that had installed it, in real time). Needs fresh values, or
+    /// [`GenConfig::marker`]: then the stale value is the marker, written once.
     StaleRead,
-    /// One acknowledged write does not take effect, and a later read shows it. Needs fresh values.
+    /// One acknowledged write does not take effect, and a later read shows it. Needs fresh
+    /// values, or [`GenConfig::marker`]: then the lost write is invoked after the marker write
+    /// returned, and a read invoked after the lost write returned sees the marker.
     LostWrite,
 }
 
@@ -102,6 +122,9 @@ struct Sim {
     plant: Plant,
     planted: bool,
     lost: Option<(u64, usize, i64)>,
+    /// The marker value (with [`GenConfig::marker`] and a plant), once written: its value and
+    /// the position of its `ok` (`None` until it returned).
+    marker: Option<(i64, Option<usize>)>,
 }
 
 impl Sim {
@@ -160,16 +183,33 @@ impl Sim {
         } else {
             ("write", json!({"key": key, "value": self.new_value()}))
         };
+        let (info, fail) = if f == "read" {
+            (
+                self.cfg.info_ratio,
+                self.cfg.read_fail_ratio.unwrap_or(self.cfg.fail_ratio),
+            )
+        } else {
+            (
+                self.cfg.mutation_info_ratio.unwrap_or(self.cfg.info_ratio),
+                self.cfg.fail_ratio,
+            )
+        };
         let r: f64 = self.rng.gen();
-        let fate = if r < self.cfg.info_ratio {
+        let fate = if r < info {
             Fate::Info {
                 applied: self.rng.gen_bool(0.5),
             }
-        } else if r < self.cfg.info_ratio + self.cfg.fail_ratio {
+        } else if r < info + fail {
             Fate::Fail
         } else {
             Fate::Ok
         };
+        let mut value = value;
+        if f == "write" && fate == Fate::Ok && self.wants_marker() {
+            let m = self.cfg.values as i64 + self.cfg.init.abs() + 1;
+            value["value"] = json!(m);
+            self.marker = Some((m, None));
+        }
         let invoke = self.emit(process, OpType::Invoke, f, value.clone());
         Pending {
             invoke,
@@ -182,6 +222,26 @@ impl Sim {
         }
     }
 
+    /// True when the next ok write should write the marker: asked for, a plant, none yet,
+    /// and past the first quarter of the history.
+    fn wants_marker(&self) -> bool {
+        self.cfg.marker
+            && self.plant != Plant::Nothing
+            && self.marker.is_none()
+            && self.past_plant_point()
+    }
+
+    /// True once the history is long enough for a plant.
+    fn past_plant_point(&self) -> bool {
+        self.ops.len() > self.cfg.plant_after.unwrap_or(self.cfg.ops / 2)
+    }
+
+    /// With a marker: whether an op invoked at `invoke` may be the planted one (the marker
+    /// returned before it was invoked). Without: always.
+    fn after_marker(&self, invoke: usize) -> bool {
+        !self.cfg.marker || matches!(self.marker, Some((_, Some(done))) if done < invoke)
+    }
+
     /// The op takes effect on the true state (or, when planted, pretends to).
     fn take_effect(&mut self, p: &mut Pending) {
         let applied = matches!(p.fate, Fate::Ok | Fate::Info { applied: true });
@@ -189,7 +249,11 @@ impl Sim {
         match p.f {
             "read" => {
                 let mut v = cur;
-                if self.plant == Plant::StaleRead && !self.planted && p.fate == Fate::Ok {
+                if self.plant == Plant::StaleRead
+                    && !self.planted
+                    && p.fate == Fate::Ok
+                    && self.after_marker(p.invoke)
+                {
                     if let Some(stale) = self.stale_value(p.key, p.invoke) {
                         v = stale;
                         self.planted = true;
@@ -202,7 +266,9 @@ impl Sim {
                 if self.plant == Plant::LostWrite
                     && !self.planted
                     && p.fate == Fate::Ok
-                    && self.ops.len() > self.cfg.ops / 2
+                    && self.past_plant_point()
+                    && self.after_marker(p.invoke)
+                    && !self.is_marker(p.invoke)
                 {
                     p.lost = true;
                     self.planted = true;
@@ -241,13 +307,22 @@ impl Sim {
         self.installs.insert(invoked, (key, vs.len() - 1));
     }
 
-    /// A value of `key` that is provably stale for a read invoked at `read_inv`.
+    /// True if the op invoked at `invoke` is the marker write.
+    fn is_marker(&self, invoke: usize) -> bool {
+        self.marker.is_some()
+            && self.ops[invoke].value["value"].as_i64() == self.marker.map(|(m, _)| m)
+    }
+
+    /// A value of `key` that is provably stale for a read invoked at `read_inv` (with a
+    /// marker: only the marker, the one value no other op writes).
     fn stale_value(&self, key: u64, read_inv: usize) -> Option<i64> {
         let vs = &self.versions[&key];
+        let marker = self.cfg.marker.then(|| self.marker.map(|(m, _)| m));
         (1..vs.len()).rev().find_map(|i| {
             let (prev, next) = (vs[i - 1], vs[i]);
             let ordered = prev.completed.is_some_and(|c| c < next.invoked)
-                && next.completed.is_some_and(|c| c < read_inv);
+                && next.completed.is_some_and(|c| c < read_inv)
+                && marker.is_none_or(|m| m == Some(prev.value));
             ordered.then_some(prev.value)
         })
     }
@@ -267,6 +342,9 @@ impl Sim {
             }
             if p.lost {
                 self.lost = self.lost.map(|(k, _, v)| (k, at, v));
+            }
+            if self.is_marker(p.invoke) {
+                self.marker = self.marker.map(|(m, _)| (m, Some(at)));
             }
         }
         if kind == OpType::Info {
@@ -290,6 +368,7 @@ pub fn generate(cfg: &GenConfig, seed: u64, plant: Plant) -> Option<Vec<Op>> {
         plant,
         planted: false,
         lost: None,
+        marker: None,
     };
     let mut workers: Vec<(u64, Option<Pending>)> = (0..cfg.workers).map(|w| (w, None)).collect();
     let mut started = 0usize;
@@ -338,7 +417,9 @@ fn lost_write_shown(sim: &Sim) -> bool {
                 .rposition(|x| x.kind == OpType::Invoke && x.process == o.process)
                 .unwrap_or(0);
             let v = o.value["value"].as_i64();
-            read_inv > lost_done
+            let marker_ok = !sim.cfg.marker || v == sim.marker.map(|(m, _)| m);
+            marker_ok
+                && read_inv > lost_done
                 && vs
                     .iter()
                     .any(|ver| Some(ver.value) == v && ver.completed.is_some_and(|c| c < lost_inv))
