@@ -781,10 +781,10 @@ impl Inner {
                 ..
             } = shape
             {
-                // Enough time for ~25 full datagrams at the planned rate, 30 ms to 2 s.
-                let bits = 25.0 * (crate::probe::RATE_DATAGRAM as f64 + 28.0) * 8.0;
+                // Enough time for ~15 full datagrams at the planned rate, 20 ms to 2 s.
+                let bits = 15.0 * (crate::probe::RATE_DATAGRAM as f64 + 28.0) * 8.0;
                 let window =
-                    Duration::from_secs_f64((bits / (*rate_kbit as f64 * 1000.0)).clamp(0.03, 2.0));
+                    Duration::from_secs_f64((bits / (*rate_kbit as f64 * 1000.0)).clamp(0.02, 2.0));
                 let (measured, datagrams) = net
                     .egress_rate(i, *burst_bytes, window)
                     .ok_or_else(|| {
