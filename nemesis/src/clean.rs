@@ -7,6 +7,10 @@
 //! process the sandbox starts carries [`crate::process::OWNER_ENV`] =
 //! `<controller pid>:<start time>`; a process whose controller is gone is an orphan.
 //!
+//! A sandbox with clock faults also keeps its libfaketime timestamp files in
+//! `$TMPDIR/gauntlet-clock-<pid>-<start>-*`; a SIGKILLed controller cannot remove it, so
+//! clean removes those whose controller is gone.
+//!
 //! Idempotent: a second run finds nothing. It never touches the host's network: links in
 //! the host namespace that look like ours (`gnt-*`) are only reported, since the sandbox
 //! never creates any there.
@@ -28,6 +32,8 @@ pub struct CleanReport {
     pub namespaces_removed: Vec<String>,
     /// `gnt-*` links seen in the current namespace, reported and left alone.
     pub foreign_links: Vec<String>,
+    /// Clock dirs (libfaketime timestamp files) of controllers that are gone, removed.
+    pub clock_dirs_removed: Vec<String>,
 }
 
 impl CleanReport {
@@ -36,6 +42,7 @@ impl CleanReport {
         self.killed.is_empty()
             && self.namespaces_removed.is_empty()
             && self.foreign_links.is_empty()
+            && self.clock_dirs_removed.is_empty()
     }
 }
 
@@ -101,6 +108,11 @@ pub fn clean() -> Result<CleanReport> {
     }
     report.namespaces_removed = clean_named_namespaces(Path::new("/run/netns"))?;
     report.foreign_links = our_links();
+    for dir in crate::clock::orphan_dirs(&std::env::temp_dir()) {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::io(format!("remove the clock dir {}", dir.display()), e))?;
+        report.clock_dirs_removed.push(dir.display().to_string());
+    }
     Ok(report)
 }
 

@@ -96,6 +96,59 @@ pub enum Error {
         stderr: String,
     },
 
+    /// A fault names a node the sandbox lacks, or a value out of range.
+    #[error("bad fault `{kind}`: field `{field}`: {detail}")]
+    BadFault {
+        /// The fault's kind (`loss`, `clock-bump`, ...).
+        kind: &'static str,
+        /// The field that is wrong.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The kernel has no `sch_netem`, so delay, duplication and reordering cannot be applied.
+    #[error(
+        "fault `{kind}` needs the netem queueing discipline, which this kernel lacks ({detail}); \
+         delay, duplication and reordering are unavailable here"
+    )]
+    NetemUnavailable {
+        /// The fault's kind.
+        kind: &'static str,
+        /// What `tc` said when the sandbox tried netem in a scratch namespace.
+        detail: String,
+    },
+
+    /// Clock faults need Debian's libfaketime, and it is not installed.
+    #[error("clock faults need libfaketime: {detail} (install it: apt-get install libfaketime)")]
+    ClockUnavailable {
+        /// Where it was looked for.
+        detail: String,
+    },
+
+    /// Clock faults were applied to a sandbox that was not configured for them (its nodes
+    /// run without the preload).
+    #[error(
+        "fault `{kind}` needs a sandbox built with SandboxConfig::clock_faults = true \
+         (its nodes were started without libfaketime)"
+    )]
+    ClockFaultsDisabled {
+        /// The fault's kind.
+        kind: &'static str,
+    },
+
+    /// Two faults that cannot hold at once on one node (a slow link and netem both want
+    /// the root queueing discipline of `eth0`).
+    #[error("fault `{kind}` conflicts on node {node}: {detail}")]
+    Conflict {
+        /// The fault's kind.
+        kind: &'static str,
+        /// The node.
+        node: NodeId,
+        /// What is in the way.
+        detail: String,
+    },
+
     /// A fault was applied but the check afterwards found it did not take effect.
     #[error("fault did not take effect: {0}")]
     NotVerified(String),

@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde::Serialize;
+
 use crate::error::Result;
 use crate::fault::{Fault, NodeId};
 use crate::sandbox::Inner;
@@ -15,6 +17,54 @@ pub(crate) enum GuardKind {
     Partition(u64),
     Kill(Vec<NodeId>),
     Pause(Vec<NodeId>),
+    /// A loss, slow or netem fault, by its id in the network state.
+    Net(u64),
+    /// A clock fault, by its id in the clock table.
+    Clock(u64),
+}
+
+/// What the verification of an applied fault measured, for the history and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Observed {
+    /// A lossy link: the loss measured over `probes` datagrams against the loss planned
+    /// by every active loss fault on that link.
+    Loss {
+        /// The sender.
+        from: NodeId,
+        /// The receiver.
+        to: NodeId,
+        /// The planned probability (compounded over the link's loss faults).
+        planned: f64,
+        /// The measured fraction lost.
+        measured: f64,
+        /// How many datagrams were sent.
+        probes: u32,
+        /// The accepted |measured - planned|: 4 binomial standard deviations + 1/probes.
+        tolerance: f64,
+    },
+    /// A slow node: the egress rate measured after the token bucket's burst.
+    Rate {
+        /// The node.
+        node: NodeId,
+        /// The planned rate, kbit/s.
+        planned_kbit: f64,
+        /// The measured rate, kbit/s.
+        measured_kbit: f64,
+        /// How many datagrams the measurement rests on.
+        datagrams: usize,
+    },
+    /// A node's clock as a process under its preload saw it.
+    Clock {
+        /// The node.
+        node: NodeId,
+        /// The planned total offset, ms.
+        planned_offset_ms: i64,
+        /// The offset `date` showed against the real clock, ms.
+        observed_offset_ms: f64,
+        /// The planned rate (1 without a drift).
+        rate: f64,
+    },
 }
 
 /// An applied fault. [`FaultGuard::heal`] undoes it and reports errors; dropping the guard
@@ -28,6 +78,7 @@ pub struct FaultGuard {
     effective_at: Instant,
     generation: u64,
     healed: bool,
+    observed: Vec<Observed>,
 }
 
 impl fmt::Debug for FaultGuard {
@@ -36,6 +87,7 @@ impl fmt::Debug for FaultGuard {
             .field("fault", &self.fault)
             .field("effective_at", &self.effective_at)
             .field("healed", &self.healed)
+            .field("observed", &self.observed)
             .finish()
     }
 }
@@ -55,7 +107,18 @@ impl FaultGuard {
             effective_at,
             generation,
             healed: false,
+            observed: Vec::new(),
         }
+    }
+
+    pub(crate) fn set_observed(&mut self, o: Vec<Observed>) {
+        self.observed = o;
+    }
+
+    /// What verification measured when the fault was applied: the loss per link, the rate
+    /// per node, the clock offset per node (empty for partitions, kills and pauses).
+    pub fn observed(&self) -> &[Observed] {
+        &self.observed
     }
 
     /// The fault as applied.
@@ -84,6 +147,8 @@ impl FaultGuard {
         }
         match &self.kind {
             GuardKind::Partition(id) => self.inner.unpartition(*id),
+            GuardKind::Net(id) => self.inner.unshape(*id),
+            GuardKind::Clock(id) => self.inner.unclock(*id, &self.fault.nodes()),
             GuardKind::Kill(nodes) => {
                 for n in nodes {
                     match self.inner.restart(n) {

@@ -2,8 +2,9 @@
 //!
 //! Each node of a cluster runs in its own network namespace, joined by a veth to a bridge
 //! that lives in a private *controller* namespace the process entered at start. Partitions
-//! are silent per-pair, per-direction drops; kills and pauses are signals to pids the
-//! sandbox started. Every fault is checked after it is applied. Nothing outside the
+//! are silent per-pair, per-direction drops; loss is random per-pair drops; slow links are
+//! a token bucket on a node's egress; clock faults move a node's wall clock through
+//! libfaketime; kills and pauses are signals to pids the sandbox started. Every fault is checked after it is applied. Nothing outside the
 //! namespaces the sandbox made is touched, and nothing outlives the controller process:
 //! node namespaces are held only by fds and by the nodes, and the nodes die with the
 //! controller (parent-death signal).
@@ -14,7 +15,9 @@
 //! | [`grudge`] | [`Grudge`] and the pure grudge functions (isolate-one, halves, ...) |
 //! | [`sandbox`] | [`Sandbox`]: up/down, node processes, `apply`, `heal_all` |
 //! | [`guard`] | [`FaultGuard`]: heal explicitly, or on drop as a backstop |
-//! | [`partition`] | the two partition backends (kernel-only routes, iptables) |
+//! | [`partition`] | the two partition backends (kernel-only routes, iptables); loss rules share the iptables table |
+//! | `shaping` | `tc` qdiscs on a node's `eth0`: tbf (slow links), netem where the kernel has it |
+//! | [`clock`] | libfaketime per node: the preload, the timestamp files, strobe threads |
 //! | [`process`] | node process specs and states; the spawner thread |
 //! | [`clean`] | [`clean::clean`]: removes what a crashed older run could have left |
 //! | `net`, `netns`, `ifconfig`, `probe` | namespace plumbing; connectivity probes used for verification |
@@ -49,6 +52,7 @@
 //! ```
 
 pub mod clean;
+pub mod clock;
 pub mod error;
 pub mod fault;
 pub mod grudge;
@@ -60,11 +64,12 @@ pub mod partition;
 pub(crate) mod probe;
 pub mod process;
 pub mod sandbox;
+pub(crate) mod shaping;
 
 pub use error::{Error, Result};
-pub use fault::{Fault, NodeId};
+pub use fault::{Fault, Link, NodeId};
 pub use grudge::{Grudge, GrudgeKind};
-pub use guard::FaultGuard;
+pub use guard::{FaultGuard, Observed};
 pub use netns::{
     controller_namespace_entered, controller_uses_user_namespace, enter_controller_namespace,
     find_in_path,

@@ -14,6 +14,7 @@ use crate::netns::{self, NodeNs};
 use crate::partition::{self, PartitionBackend, PerNode};
 use crate::probe::{self, Endpoint};
 use crate::sandbox::NetMode;
+use crate::shaping::{self, Shape};
 
 /// The name of the bridge in the controller namespace.
 pub const BRIDGE: &str = "gnt-br";
@@ -35,6 +36,16 @@ pub(crate) struct Net {
     installed: PerNode,
     /// Nodes whose installed state is unknown (a command failed): always rewritten.
     dirty: BTreeSet<usize>,
+    /// Active loss faults by guard id: lossy (sender, receiver) pairs and the probability.
+    pub(crate) losses: BTreeMap<u64, (BTreeSet<(usize, usize)>, f64)>,
+    /// The `iptables-restore` script each node namespace holds now (absent: no rules).
+    installed_ipt: BTreeMap<usize, String>,
+    dirty_ipt: BTreeSet<usize>,
+    /// Active slow/netem faults by guard id: the nodes and the shape.
+    pub(crate) shapes: BTreeMap<u64, (BTreeSet<usize>, Shape)>,
+    /// The root qdisc each node's `eth0` has now (absent: the default).
+    installed_shape: BTreeMap<usize, Shape>,
+    dirty_shape: BTreeSet<usize>,
 }
 
 pub(crate) fn node_ip(mode: NetMode, i: usize) -> Ipv4Addr {
@@ -75,6 +86,12 @@ pub(crate) fn build_net(
         partitions: BTreeMap::new(),
         installed: PerNode::new(),
         dirty: BTreeSet::new(),
+        losses: BTreeMap::new(),
+        installed_ipt: BTreeMap::new(),
+        dirty_ipt: BTreeSet::new(),
+        shapes: BTreeMap::new(),
+        installed_shape: BTreeMap::new(),
+        dirty_shape: BTreeSet::new(),
     };
     net.ctl_probe
         .set_nonblocking(true)
@@ -93,8 +110,15 @@ pub(crate) fn build_net(
     }
     wait_running(&net)?;
     // Ready means: every node reaches every node, and the controller reaches every node.
-    verify_cut(&net, names, &BTreeSet::new(), timeout, true)
-        .map_err(|e| Error::NotVerified(format!("sandbox not connected after up: {e}")))?;
+    verify_cut(
+        &net,
+        names,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+        timeout,
+        true,
+    )
+    .map_err(|e| Error::NotVerified(format!("sandbox not connected after up: {e}")))?;
     Ok(net)
 }
 
@@ -118,11 +142,12 @@ fn wait_running(net: &Net) -> Result<()> {
     Ok(())
 }
 
-/// Probes all pairs of `net` against the set of cut pairs.
+/// Probes all pairs of `net` against the set of cut pairs (lossy pairs not cut are skipped).
 fn verify_cut(
     net: &Net,
     names: &[NodeId],
     cut: &BTreeSet<(usize, usize)>,
+    lossy: &BTreeSet<(usize, usize)>,
     timeout: Duration,
     with_controller: bool,
 ) -> std::result::Result<Instant, String> {
@@ -156,7 +181,19 @@ fn verify_cut(
             addr: SocketAddr::new(IpAddr::V4(CONTROLLER_ADDR), 0),
         });
     }
-    probe::verify(&senders, &eps, cut, timeout)
+    probe::verify(&senders, &eps, cut, lossy, timeout)
+}
+
+/// How many datagrams a loss verification sends per link. The measured loss of a link with
+/// planned probability p is then binomial: standard deviation sqrt(p(1-p)/N), 2.5 points at
+/// p = 0.5.
+pub(crate) const LOSS_PROBES: u32 = 400;
+
+/// The accepted distance between measured and planned loss: 4 standard deviations of the
+/// binomial measurement plus one probe's worth (so p = 0 and p = 1, whose deviation is 0,
+/// are held to the exact count). A correct link fails it with probability about 6e-5.
+pub(crate) fn loss_tolerance(p: f64, n: u32) -> f64 {
+    4.0 * (p * (1.0 - p) / f64::from(n)).sqrt() + 1.0 / f64::from(n)
 }
 
 impl Net {
@@ -164,7 +201,216 @@ impl Net {
     /// it by probing. Returns the instant the state was installed (confirmed by the probes).
     pub(crate) fn install(&mut self, nodes: &[NodeId], timeout: Duration) -> Result<Instant> {
         let cut: BTreeSet<(usize, usize)> = self.partitions.values().flatten().copied().collect();
-        let want = partition::per_node(self.backend, &cut);
+        let mut first_err = None;
+        if self.backend == PartitionBackend::Route {
+            if let Err(e) = self.install_routes(&cut, nodes) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.install_iptables(&cut) {
+            first_err.get_or_insert(e);
+        }
+        if let Err(e) = self.install_shapes() {
+            first_err.get_or_insert(e);
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let at = Instant::now();
+        let lossy: BTreeSet<(usize, usize)> = self
+            .losses
+            .values()
+            .flat_map(|(pairs, _)| pairs.iter().copied())
+            .collect();
+        verify_cut(self, nodes, &cut, &lossy, timeout, false).map_err(Error::NotVerified)?;
+        Ok(at)
+    }
+
+    /// The wanted iptables script of every node that needs rules: partition drops (iptables
+    /// backend) and loss rules (either backend).
+    fn iptables_want(&self, cut: &BTreeSet<(usize, usize)>) -> BTreeMap<usize, String> {
+        let drops = match self.backend {
+            PartitionBackend::Iptables => partition::per_node(PartitionBackend::Iptables, cut),
+            PartitionBackend::Route => PerNode::new(),
+        };
+        let mut lossy: BTreeMap<usize, Vec<(usize, f64)>> = BTreeMap::new();
+        for (pairs, p) in self.losses.values() {
+            for &(s, r) in pairs {
+                lossy.entry(r).or_default().push((s, *p));
+            }
+        }
+        let empty = BTreeSet::new();
+        let ip = |p: usize| node_ip(NetMode::Namespaces, p);
+        drops
+            .keys()
+            .chain(lossy.keys())
+            .map(|&i| {
+                let (_, _, script) = partition::iptables_command(
+                    drops.get(&i).unwrap_or(&empty),
+                    lossy.get(&i).map(Vec::as_slice).unwrap_or(&[]),
+                    ip,
+                );
+                (i, script)
+            })
+            .collect()
+    }
+
+    fn install_iptables(&mut self, cut: &BTreeSet<(usize, usize)>) -> Result<()> {
+        let want = self.iptables_want(cut);
+        let mut touch = self.dirty_ipt.clone();
+        for i in want.keys().chain(self.installed_ipt.keys()) {
+            if want.get(i) != self.installed_ipt.get(i) {
+                touch.insert(*i);
+            }
+        }
+        let none = partition::iptables_command(&BTreeSet::new(), &[], |_| Ipv4Addr::LOCALHOST).2;
+        let mut pending = Vec::new();
+        for &i in &touch {
+            let script = want.get(&i).unwrap_or(&none);
+            pending.push((
+                i,
+                netns::start_in(
+                    self.ns[i].as_raw_fd(),
+                    partition::iptables::RESTORE,
+                    &["-w"],
+                    Some(script),
+                ),
+            ));
+        }
+        let mut first_err = None;
+        for (i, p) in pending {
+            match p.and_then(|p| p.finish()) {
+                Ok(_) => {
+                    self.dirty_ipt.remove(&i);
+                    match want.get(&i) {
+                        Some(s) => self.installed_ipt.insert(i, s.clone()),
+                        None => self.installed_ipt.remove(&i),
+                    };
+                }
+                Err(e) => {
+                    self.dirty_ipt.insert(i);
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The wanted root qdisc of every shaped node: the slowest tbf, or the newest netem
+    /// (the sandbox refuses to mix the two on one node).
+    fn shapes_want(&self) -> BTreeMap<usize, Shape> {
+        let mut want: BTreeMap<usize, Shape> = BTreeMap::new();
+        for (nodes, shape) in self.shapes.values() {
+            for &i in nodes {
+                let keep = match (want.get(&i), shape) {
+                    (
+                        Some(Shape::Tbf { rate_kbit: old, .. }),
+                        Shape::Tbf { rate_kbit: new, .. },
+                    ) => new >= old,
+                    _ => false,
+                };
+                if !keep {
+                    want.insert(i, shape.clone());
+                }
+            }
+        }
+        want
+    }
+
+    /// The root qdisc node `i` should have under the active faults.
+    pub(crate) fn wanted_shape(&self, i: usize) -> Option<Shape> {
+        self.shapes_want().remove(&i)
+    }
+
+    /// The kind of shape a node already has from another fault (for conflict checks).
+    pub(crate) fn shape_kind_of(&self, i: usize) -> Option<&'static str> {
+        self.shapes
+            .values()
+            .find(|(nodes, _)| nodes.contains(&i))
+            .map(|(_, s)| s.qdisc())
+    }
+
+    fn install_shapes(&mut self) -> Result<()> {
+        let want = self.shapes_want();
+        let mut touch = self.dirty_shape.clone();
+        for i in want.keys().chain(self.installed_shape.keys()) {
+            if want.get(i) != self.installed_shape.get(i) {
+                touch.insert(*i);
+            }
+        }
+        let mut first_err = None;
+        for i in touch {
+            match shaping::set(self.ns[i].as_raw_fd(), "eth0", want.get(&i)) {
+                Ok(()) => {
+                    self.dirty_shape.remove(&i);
+                    match want.get(&i) {
+                        Some(s) => self.installed_shape.insert(i, s.clone()),
+                        None => self.installed_shape.remove(&i),
+                    };
+                }
+                Err(e) => {
+                    self.dirty_shape.insert(i);
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The loss a link has under every active loss fault: 1 - Π(1 - p).
+    pub(crate) fn planned_loss(&self, pair: (usize, usize)) -> f64 {
+        1.0 - self
+            .losses
+            .values()
+            .filter(|(pairs, _)| pairs.contains(&pair))
+            .map(|(_, p)| 1.0 - p)
+            .product::<f64>()
+    }
+
+    /// Whether the link is cut by an active partition.
+    pub(crate) fn is_cut(&self, pair: (usize, usize)) -> bool {
+        self.partitions.values().any(|c| c.contains(&pair))
+    }
+
+    /// Sends [`LOSS_PROBES`] datagrams over the link and returns how many arrived.
+    pub(crate) fn delivered(&self, (s, r): (usize, usize), timeout: Duration) -> u32 {
+        let to = Endpoint {
+            name: String::new(),
+            sock: &self.probes[r],
+            addr: SocketAddr::new(
+                IpAddr::V4(node_ip(NetMode::Namespaces, r)),
+                self.probes[r].local_addr().map(|a| a.port()).unwrap_or(0),
+            ),
+        };
+        probe::count_delivered(&self.probes[s], &to, LOSS_PROBES, timeout)
+    }
+
+    /// The throughput node `i` reaches toward the controller, kbit/s, over `window` (see
+    /// [`probe::measure_rate`]), with the number of datagrams it rests on.
+    pub(crate) fn egress_rate(
+        &self,
+        i: usize,
+        burst: u64,
+        window: Duration,
+    ) -> Option<(f64, usize)> {
+        let to = Endpoint {
+            name: "controller".into(),
+            sock: &self.ctl_probe,
+            addr: SocketAddr::new(
+                IpAddr::V4(CONTROLLER_ADDR),
+                self.ctl_probe.local_addr().map(|a| a.port()).unwrap_or(0),
+            ),
+        };
+        probe::measure_rate(&self.probes[i], &to, burst, window)
+    }
+
+    /// `tc qdisc show dev eth0` in node `i`'s namespace.
+    pub(crate) fn qdisc_of(&self, i: usize) -> Result<String> {
+        shaping::show(self.ns[i].as_raw_fd(), "eth0")
+    }
+
+    fn install_routes(&mut self, cut: &BTreeSet<(usize, usize)>, nodes: &[NodeId]) -> Result<()> {
+        let want = partition::per_node(self.backend, cut);
         let empty = BTreeSet::new();
         let mut touch: BTreeSet<usize> = self.dirty.clone();
         for i in want.keys().chain(self.installed.keys()) {
@@ -187,59 +433,29 @@ impl Net {
             }
         };
         let ip = |p: usize| node_ip(NetMode::Namespaces, p);
-        match self.backend {
-            PartitionBackend::Route => {
-                for &i in &touch {
-                    let wanted: BTreeSet<Ipv4Addr> = want
-                        .get(&i)
-                        .unwrap_or(&empty)
-                        .iter()
-                        .map(|p| ip(*p))
-                        .collect();
-                    // A dirty node may hold any peer route: remove them all.
-                    let remove: BTreeSet<Ipv4Addr> = if self.dirty.contains(&i) {
-                        (0..nodes.len()).filter(|p| *p != i).map(ip).collect()
-                    } else {
-                        self.installed
-                            .get(&i)
-                            .unwrap_or(&empty)
-                            .iter()
-                            .map(|p| ip(*p))
-                            .collect()
-                    };
-                    let r = partition::route::set_routes(
-                        &self.rtnl[i],
-                        &wanted,
-                        &remove,
-                        CONTROLLER_ADDR,
-                    )
-                    .map_err(|e| {
-                        Error::io(format!("set partition routes of node {}", nodes[i]), e)
-                    });
-                    done(self, i, r);
-                }
-            }
-            PartitionBackend::Iptables => {
-                let mut pending = Vec::new();
-                for &i in &touch {
-                    let (prog, args, input) =
-                        partition::iptables_command(want.get(&i).unwrap_or(&empty), ip);
-                    pending.push((
-                        i,
-                        netns::start_in(self.ns[i].as_raw_fd(), prog, &args, Some(&input)),
-                    ));
-                }
-                for (i, p) in pending {
-                    done(self, i, p.and_then(|p| p.finish()).map(|_| ()));
-                }
-            }
+        for &i in &touch {
+            let wanted: BTreeSet<Ipv4Addr> = want
+                .get(&i)
+                .unwrap_or(&empty)
+                .iter()
+                .map(|p| ip(*p))
+                .collect();
+            // A dirty node may hold any peer route: remove them all.
+            let remove: BTreeSet<Ipv4Addr> = if self.dirty.contains(&i) {
+                (0..nodes.len()).filter(|p| *p != i).map(ip).collect()
+            } else {
+                self.installed
+                    .get(&i)
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|p| ip(*p))
+                    .collect()
+            };
+            let r = partition::route::set_routes(&self.rtnl[i], &wanted, &remove, CONTROLLER_ADDR)
+                .map_err(|e| Error::io(format!("set partition routes of node {}", nodes[i]), e));
+            done(self, i, r);
         }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        let at = Instant::now();
-        verify_cut(self, nodes, &cut, timeout, false).map_err(Error::NotVerified)?;
-        Ok(at)
+        first_err.map_or(Ok(()), Err)
     }
 
     /// The `ip -batch` script that deletes the sandbox's links in the controller namespace.

@@ -24,15 +24,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clocks;
 use crate::error::{Error, Result};
-use crate::fault::{Fault, NodeId};
+use crate::fault::{Fault, Link, NodeId};
 use crate::grudge::Grudge;
+use crate::guard::Observed;
 use crate::guard::{FaultGuard, GuardKind};
 use crate::net::{build_net, node_ip, Net};
 pub use crate::net::{BRIDGE, CONTROLLER_ADDR};
 use crate::netns;
 use crate::partition::{BackendChoice, PartitionBackend};
 use crate::process::{NodeProc, NodeSpec, NodeState, Spawner};
+use crate::shaping::Shape;
 
 /// The most nodes a sandbox holds (addresses .11 to .210 of the /24).
 pub const MAX_NODES: usize = 200;
@@ -60,6 +63,10 @@ pub struct SandboxConfig {
     pub backend: BackendChoice,
     /// How long a verification waits for allowed probes to arrive (default 2 s).
     pub verify_timeout: Duration,
+    /// Start every node under libfaketime so clock faults can be applied (default false:
+    /// nodes run with the real clock and no preload). `up` fails with
+    /// [`Error::ClockUnavailable`] when libfaketime is not installed.
+    pub clock_faults: bool,
 }
 
 impl SandboxConfig {
@@ -70,6 +77,7 @@ impl SandboxConfig {
             net: NetMode::Namespaces,
             backend: BackendChoice::Route,
             verify_timeout: Duration::from_secs(2),
+            clock_faults: false,
         }
     }
 
@@ -103,6 +111,10 @@ pub(crate) struct Inner {
     net: Mutex<Option<Net>>,
     procs: Mutex<Procs>,
     spawner: Mutex<Spawner>,
+    /// The libfaketime files and strobes (when configured with clock faults).
+    clocks: Mutex<Option<Clocks>>,
+    /// Whether the kernel has netem, found out once (Err: what `tc` said).
+    netem: std::sync::OnceLock<std::result::Result<(), String>>,
     /// Bumped by heal_all: guards from before it have nothing left to heal.
     generation: std::sync::atomic::AtomicU64,
     next_guard: std::sync::atomic::AtomicU64,
@@ -151,6 +163,11 @@ impl Sandbox {
     }
 
     fn build(cfg: &SandboxConfig) -> Result<Sandbox> {
+        let clocks = if cfg.clock_faults {
+            Some(Clocks::new(cfg.nodes.len())?)
+        } else {
+            None
+        };
         let spawner = Spawner::start()?;
         let (net, backend) = match cfg.net {
             NetMode::Loopback => {
@@ -179,6 +196,8 @@ impl Sandbox {
                 net: Mutex::new(net),
                 procs: Mutex::new(Procs::default()),
                 spawner: Mutex::new(spawner),
+                clocks: Mutex::new(clocks),
+                netem: std::sync::OnceLock::new(),
                 generation: 0.into(),
                 next_guard: 0.into(),
             }),
@@ -294,9 +313,13 @@ impl Sandbox {
     }
 
     /// Runs a short command to completion inside the node's namespace (diagnostics, tests).
-    /// In loopback mode it runs in the controller's.
+    /// In loopback mode it runs in the controller's. With clock faults configured it runs
+    /// under the node's libfaketime preload, so it sees the node's clock.
     pub fn run_in(&self, node: &NodeId, mut cmd: Command) -> Result<Output> {
         let i = self.inner.idx(node)?;
+        if let Some(c) = lock(&self.inner.clocks).as_ref() {
+            cmd.envs(c.env(i));
+        }
         let fd = self.inner.ns_fd(i)?;
         if let Some(fd) = &fd {
             netns::pin_to_ns(&mut cmd, fd.as_raw_fd());
@@ -314,6 +337,8 @@ impl Sandbox {
     /// grudges is in force. A fault that could not be verified is an error, and a partition
     /// that fails is rolled back.
     pub fn apply(&self, fault: &Fault) -> Result<FaultGuard> {
+        fault.validate(&self.inner.nodes)?;
+        let mut observed = Vec::new();
         let (kind, at) = match fault {
             Fault::Partition { grudge } => {
                 let (id, at) = self.inner.partition(grudge)?;
@@ -337,15 +362,121 @@ impl Sandbox {
                 }
                 (GuardKind::Pause(nodes.clone()), at)
             }
+            Fault::Loss { links, probability } => {
+                let (id, at, obs) = self.inner.loss(links, *probability)?;
+                observed = obs;
+                (GuardKind::Net(id), at)
+            }
+            Fault::Slow {
+                nodes,
+                rate_kbit,
+                burst_bytes,
+                latency_ms,
+            } => {
+                let shape = Shape::Tbf {
+                    rate_kbit: *rate_kbit,
+                    burst_bytes: *burst_bytes,
+                    latency_ms: *latency_ms,
+                };
+                let (id, at, obs) = self.inner.shape(fault.kind(), nodes, shape)?;
+                observed = obs;
+                (GuardKind::Net(id), at)
+            }
+            Fault::Netem {
+                nodes,
+                delay_ms,
+                duplicate,
+                reorder,
+            } => {
+                if let Err(detail) = self.netem_available() {
+                    return Err(Error::NetemUnavailable {
+                        kind: fault.kind(),
+                        detail,
+                    });
+                }
+                let shape = Shape::Netem {
+                    delay_ms: *delay_ms,
+                    duplicate: *duplicate,
+                    reorder: *reorder,
+                };
+                let (id, at, obs) = self.inner.shape(fault.kind(), nodes, shape)?;
+                observed = obs;
+                (GuardKind::Net(id), at)
+            }
+            Fault::ClockBump { nodes, offset_ms } => {
+                let (id, at, obs) =
+                    self.inner
+                        .clock(fault.kind(), nodes, ClockChange::Bump(*offset_ms))?;
+                observed = obs;
+                (GuardKind::Clock(id), at)
+            }
+            Fault::ClockDrift { nodes, rate } => {
+                let (id, at, obs) =
+                    self.inner
+                        .clock(fault.kind(), nodes, ClockChange::Drift(*rate))?;
+                observed = obs;
+                (GuardKind::Clock(id), at)
+            }
+            Fault::ClockStrobe {
+                nodes,
+                a_ms,
+                b_ms,
+                period_ms,
+                duration_ms,
+            } => {
+                let change = ClockChange::Strobe {
+                    a: *a_ms,
+                    b: *b_ms,
+                    period: Duration::from_millis(*period_ms),
+                    duration: Duration::from_millis(*duration_ms),
+                };
+                let (id, at, obs) = self.inner.clock(fault.kind(), nodes, change)?;
+                observed = obs;
+                (GuardKind::Clock(id), at)
+            }
         };
         let generation = self.inner.generation.load(Ordering::SeqCst);
-        Ok(FaultGuard::new(
-            self.inner.clone(),
-            fault.clone(),
-            kind,
-            at,
-            generation,
-        ))
+        let mut g = FaultGuard::new(self.inner.clone(), fault.clone(), kind, at, generation);
+        g.set_observed(observed);
+        Ok(g)
+    }
+
+    /// Whether the kernel has the `netem` qdisc: tried once per sandbox by adding one to
+    /// `lo` of a scratch namespace the sandbox makes (and removes at once). Err says what
+    /// `tc` answered. In loopback mode it is never available.
+    pub fn netem_available(&self) -> std::result::Result<(), String> {
+        self.inner
+            .netem
+            .get_or_init(|| {
+                if self.inner.mode == NetMode::Loopback {
+                    return Err("loopback mode has no node namespaces to shape".into());
+                }
+                let ns = netns::make_node_namespaces(1).map_err(|e| e.to_string())?;
+                let r = crate::shaping::try_netem(ns[0].fd.as_raw_fd());
+                drop(ns);
+                r
+            })
+            .clone()
+    }
+
+    /// The directory holding the nodes' libfaketime timestamp files (None without clock
+    /// faults). Removed at `down`.
+    pub fn clock_dir(&self) -> Option<std::path::PathBuf> {
+        lock(&self.inner.clocks)
+            .as_ref()
+            .map(|c| c.dir().to_owned())
+    }
+
+    /// The node's clock as a process under its preload sees it: the offset from the real
+    /// wall clock in ms, and the measurement's uncertainty (half the time `date` took).
+    pub fn observe_clock(&self, node: &NodeId) -> Result<(f64, f64)> {
+        let i = self.inner.idx(node)?;
+        match lock(&self.inner.clocks).as_ref() {
+            Some(c) => c.observe(i),
+            None => Err(Error::ClockFaultsDisabled {
+                kind: "observe-clock",
+            }),
+        }
     }
 
     /// Heals everything: removes every partition (verified), resumes paused nodes, restarts
@@ -362,6 +493,62 @@ impl Drop for Sandbox {
             tracing::error!("sandbox teardown: {e}");
         }
     }
+}
+
+/// The accepted band of a measured rate against the planned one. Loose on purpose: the
+/// check is that the limit is in force (an unshaped veth carries gigabits, 100x beyond),
+/// and the measurement runs on a loaded machine whose scheduling adds noise both ways.
+const RATE_LOW: f64 = 0.5;
+const RATE_HIGH: f64 = 1.3;
+
+/// What a clock fault changes.
+#[derive(Debug, Clone, Copy)]
+enum ClockChange {
+    Bump(i64),
+    Drift(f64),
+    Strobe {
+        a: i64,
+        b: i64,
+        period: Duration,
+        duration: Duration,
+    },
+}
+
+/// Slack for a clock check beyond the measurement's own interval: libfaketime's
+/// millisecond-rounded file plus `date`'s startup.
+const CLOCK_SLACK_MS: f64 = 5.0;
+
+/// Checks that a process under node `i`'s preload sees the planned offset (or, during a
+/// strobe, the offset with either phase).
+fn verify_clock(
+    c: &Clocks,
+    i: usize,
+    node: &NodeId,
+    planned: i64,
+    rate: f64,
+    strobe: Option<(i64, i64)>,
+) -> Result<Observed> {
+    let (seen, half) = c.observe(i)?;
+    // With a drift, the probe's own run time (a few ms) is scaled too.
+    let tol = half + CLOCK_SLACK_MS + 2.0 * half * (rate - 1.0).abs();
+    let mut ok = (seen - planned as f64).abs() <= tol;
+    if let Some((a, b)) = strobe {
+        // `planned` includes the phase now in the table; the thread may have flipped since.
+        let other = planned - a + b;
+        let other2 = planned - b + a;
+        ok |= (seen - other as f64).abs() <= tol || (seen - other2 as f64).abs() <= tol;
+    }
+    if !ok {
+        return Err(Error::NotVerified(format!(
+            "node {node}: clock offset seen by `date` under libfaketime is {seen:.1} ms, planned {planned} ms (± {tol:.1})"
+        )));
+    }
+    Ok(Observed::Clock {
+        node: node.clone(),
+        planned_offset_ms: planned,
+        observed_offset_ms: seen,
+        rate,
+    })
 }
 
 impl Inner {
@@ -387,9 +574,14 @@ impl Inner {
         }
     }
 
-    fn spawn(&self, node: &NodeId, spec: NodeSpec) -> Result<u32> {
+    fn spawn(&self, node: &NodeId, mut spec: NodeSpec) -> Result<u32> {
         let i = self.idx(node)?;
         let fd = self.ns_fd(i)?;
+        // Under clock faults the node runs (and restarts, with the stored spec) under its
+        // libfaketime preload; without them, with none.
+        if let Some(c) = lock(&self.clocks).as_ref() {
+            spec.env.extend(c.env(i));
+        }
         let mut procs = lock(&self.procs);
         if procs.down {
             return Err(Error::Down);
@@ -491,6 +683,287 @@ impl Inner {
         }
     }
 
+    fn links_of(&self, links: &[Link]) -> Result<BTreeSet<(usize, usize)>> {
+        links
+            .iter()
+            .map(|l| Ok((self.idx(&l.from)?, self.idx(&l.to)?)))
+            .collect()
+    }
+
+    /// Measures the loss of each link not cut by a partition and checks it against the
+    /// loss planned by every active loss fault.
+    fn verify_loss(&self, net: &Net, pairs: &BTreeSet<(usize, usize)>) -> Result<Vec<Observed>> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for &pair in pairs {
+            if net.is_cut(pair) {
+                continue;
+            }
+            let planned = net.planned_loss(pair);
+            let got = net.delivered(pair, self.verify_timeout);
+            let n = crate::net::LOSS_PROBES;
+            let measured = 1.0 - f64::from(got) / f64::from(n);
+            let tolerance = crate::net::loss_tolerance(planned, n);
+            let (from, to) = (self.nodes[pair.0].clone(), self.nodes[pair.1].clone());
+            if (measured - planned).abs() > tolerance {
+                bad.push(format!(
+                    "{from} -> {to}: measured loss {measured:.3} over {n} probes, planned {planned:.3} ± {tolerance:.3}"
+                ));
+            }
+            out.push(Observed::Loss {
+                from,
+                to,
+                planned,
+                measured,
+                probes: n,
+                tolerance,
+            });
+        }
+        if bad.is_empty() {
+            Ok(out)
+        } else {
+            Err(Error::NotVerified(bad.join("; ")))
+        }
+    }
+
+    /// Adds a loss fault, installs it with the rest and measures it; rolled back on failure.
+    fn loss(&self, links: &[Link], p: f64) -> Result<(u64, Instant, Vec<Observed>)> {
+        if self.mode == NetMode::Loopback {
+            return Err(Error::Unsupported {
+                what: "a loss fault".into(),
+            });
+        }
+        if crate::netns::find_in_path(crate::partition::iptables::RESTORE).is_none() {
+            return Err(Error::BackendUnavailable {
+                backend: "iptables (loss faults)".into(),
+                detail: format!(
+                    "`{}` is not on PATH; install iptables",
+                    crate::partition::iptables::RESTORE
+                ),
+            });
+        }
+        let pairs = self.links_of(links)?;
+        let id = self.next_guard.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&self.net);
+        let net = guard.as_mut().ok_or(Error::Down)?;
+        net.losses.insert(id, (pairs.clone(), p));
+        let r = net
+            .install(&self.nodes, self.verify_timeout)
+            .and_then(|at| Ok((at, self.verify_loss(net, &pairs)?)));
+        match r {
+            Ok((at, obs)) => Ok((id, at, obs)),
+            Err(e) => {
+                net.losses.remove(&id);
+                if let Err(e2) = net.install(&self.nodes, self.verify_timeout) {
+                    tracing::error!("rolling back a failed loss fault: {e2}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks the shape `tc` shows on each node, and for a token bucket the throughput.
+    fn verify_shape(&self, net: &Net, idx: &[usize], shape: &Shape) -> Result<Vec<Observed>> {
+        let mut out = Vec::new();
+        for &i in idx {
+            let shown = net.qdisc_of(i)?;
+            if !shown.contains(shape.qdisc()) {
+                return Err(Error::NotVerified(format!(
+                    "node {}: `tc qdisc show dev eth0` shows no {}: {}",
+                    self.nodes[i],
+                    shape.qdisc(),
+                    shown.trim()
+                )));
+            }
+            if let Shape::Tbf {
+                rate_kbit,
+                burst_bytes,
+                ..
+            } = shape
+            {
+                // Enough time for ~15 full datagrams at the planned rate, 20 ms to 2 s.
+                let bits = 15.0 * (crate::probe::RATE_DATAGRAM as f64 + 28.0) * 8.0;
+                let window =
+                    Duration::from_secs_f64((bits / (*rate_kbit as f64 * 1000.0)).clamp(0.02, 2.0));
+                let (measured, datagrams) = net
+                    .egress_rate(i, *burst_bytes, window)
+                    .ok_or_else(|| {
+                        Error::NotVerified(format!(
+                            "node {}: too few datagrams arrived within {window:?} to measure the rate",
+                            self.nodes[i]
+                        ))
+                    })?;
+                let planned = *rate_kbit as f64;
+                let (lo, hi) = (planned * RATE_LOW, planned * RATE_HIGH);
+                if !(lo..=hi).contains(&measured) {
+                    return Err(Error::NotVerified(format!(
+                        "node {}: measured egress {measured:.0} kbit/s over {datagrams} datagrams, planned {planned} (accepted {lo:.0}..{hi:.0})",
+                        self.nodes[i]
+                    )));
+                }
+                out.push(Observed::Rate {
+                    node: self.nodes[i].clone(),
+                    planned_kbit: planned,
+                    measured_kbit: measured,
+                    datagrams,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a slow or netem fault, installs it and verifies it; rolled back on failure.
+    fn shape(
+        &self,
+        kind: &'static str,
+        nodes: &[NodeId],
+        shape: Shape,
+    ) -> Result<(u64, Instant, Vec<Observed>)> {
+        if self.mode == NetMode::Loopback {
+            return Err(Error::Unsupported {
+                what: format!("a {kind} fault"),
+            });
+        }
+        let idx = self.indexes(nodes)?;
+        let id = self.next_guard.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&self.net);
+        let net = guard.as_mut().ok_or(Error::Down)?;
+        for (&i, n) in idx.iter().zip(nodes) {
+            if let Some(have) = net.shape_kind_of(i) {
+                if have != shape.qdisc() {
+                    return Err(Error::Conflict {
+                        kind,
+                        node: n.clone(),
+                        detail: format!(
+                            "its eth0 already has a {have} fault; tbf and netem cannot both be the root qdisc"
+                        ),
+                    });
+                }
+            }
+        }
+        net.shapes
+            .insert(id, (idx.iter().copied().collect(), shape));
+        let want: Vec<(usize, Shape)> = idx
+            .iter()
+            .filter_map(|&i| net.wanted_shape(i).map(|s| (i, s)))
+            .collect();
+        let r = net
+            .install(&self.nodes, self.verify_timeout)
+            .and_then(|at| {
+                let mut obs = Vec::new();
+                for (i, s) in &want {
+                    obs.extend(self.verify_shape(net, &[*i], s)?);
+                }
+                Ok((at, obs))
+            });
+        match r {
+            Ok((at, obs)) => Ok((id, at, obs)),
+            Err(e) => {
+                net.shapes.remove(&id);
+                if let Err(e2) = net.install(&self.nodes, self.verify_timeout) {
+                    tracing::error!("rolling back a failed {kind} fault: {e2}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes one loss, slow or netem fault (a guard's heal) and verifies what is left:
+    /// the healed links' loss measured against what other faults still plan, the healed
+    /// nodes' qdisc gone (or back to the remaining fault's). A no-op when already gone.
+    pub(crate) fn unshape(&self, id: u64) -> Result<Instant> {
+        let mut guard = lock(&self.net);
+        let Some(net) = guard.as_mut() else {
+            return Ok(Instant::now());
+        };
+        let lossy = net.losses.remove(&id).map(|(p, _)| p);
+        let shaped = net.shapes.remove(&id).map(|(n, _)| n);
+        if lossy.is_none() && shaped.is_none() {
+            return Ok(Instant::now());
+        }
+        let at = net.install(&self.nodes, self.verify_timeout)?;
+        if let Some(pairs) = lossy {
+            self.verify_loss(net, &pairs)?;
+        }
+        for i in shaped.into_iter().flatten() {
+            let shown = net.qdisc_of(i)?;
+            let ok = match net.wanted_shape(i) {
+                Some(s) => shown.contains(s.qdisc()),
+                None => !shown.contains("tbf") && !shown.contains("netem"),
+            };
+            if !ok {
+                return Err(Error::NotVerified(format!(
+                    "node {}: after heal `tc qdisc show dev eth0` shows {}",
+                    self.nodes[i],
+                    shown.trim()
+                )));
+            }
+        }
+        Ok(at)
+    }
+
+    /// Adds a clock fault to the nodes' files and verifies it on each node by running
+    /// `date` under its preload. Rolled back on failure.
+    fn clock(
+        &self,
+        kind: &'static str,
+        nodes: &[NodeId],
+        change: ClockChange,
+    ) -> Result<(u64, Instant, Vec<Observed>)> {
+        let idx = self.indexes(nodes)?;
+        let clocks = lock(&self.clocks);
+        let c = clocks.as_ref().ok_or(Error::ClockFaultsDisabled { kind })?;
+        let id = self.next_guard.fetch_add(1, Ordering::SeqCst);
+        // The strobe's other phase, which a verification racing a flip may see instead.
+        let mut alt: Option<(i64, i64)> = None;
+        match change {
+            ClockChange::Bump(ms) => c.add(id, &idx, Some(ms), None)?,
+            ClockChange::Drift(r) => c.add(id, &idx, None, Some(r))?,
+            ClockChange::Strobe {
+                a,
+                b,
+                period,
+                duration,
+            } => {
+                alt = Some((a, b));
+                c.strobe(id, &idx, a, b, period, duration)?;
+            }
+        }
+        let at = Instant::now();
+        let mut out = Vec::new();
+        for (&i, n) in idx.iter().zip(nodes) {
+            let (planned, rate) = c.planned(i);
+            let r = verify_clock(c, i, n, planned, rate, alt);
+            match r {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    if let Err(e2) = c.remove(id) {
+                        tracing::error!("rolling back a failed {kind}: {e2}");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok((id, at, out))
+    }
+
+    /// Removes one clock fault (a guard's heal) and verifies each node it touched is back
+    /// to what the remaining faults plan.
+    pub(crate) fn unclock(&self, id: u64, nodes: &[NodeId]) -> Result<Instant> {
+        let clocks = lock(&self.clocks);
+        let Some(c) = clocks.as_ref() else {
+            return Ok(Instant::now());
+        };
+        c.remove(id)?;
+        let at = Instant::now();
+        for n in nodes {
+            let i = self.idx(n)?;
+            let (planned, rate) = c.planned(i);
+            verify_clock(c, i, n, planned, rate, None)?;
+        }
+        Ok(at)
+    }
+
     /// Removes one partition (a guard's heal); a no-op when it is already gone.
     pub(crate) fn unpartition(&self, id: u64) -> Result<Instant> {
         let mut guard = lock(&self.net);
@@ -508,7 +981,16 @@ impl Inner {
         let mut result = Ok(Instant::now());
         if let Some(net) = lock(&self.net).as_mut() {
             net.partitions.clear();
+            net.losses.clear();
+            net.shapes.clear();
             result = net.install(&self.nodes, self.verify_timeout);
+        }
+        if let Some(c) = lock(&self.clocks).as_ref() {
+            if let Err(e) = c.clear() {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
         }
         let fds: Vec<Option<Arc<OwnedFd>>> = (0..self.nodes.len())
             .map(|i| self.ns_fd(i).ok().flatten())
@@ -557,6 +1039,8 @@ impl Inner {
             }
         }
         lock(&self.spawner).stop();
+        // Stops the strobes and removes the timestamp files with their dir.
+        drop(lock(&self.clocks).take());
         if let Some(net) = lock(&self.net).take() {
             let script = net.teardown_script();
             match netns::controller_fd() {

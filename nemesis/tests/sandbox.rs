@@ -8,99 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const SELFTEST: &str = env!("CARGO_BIN_EXE_nemesis-selftest");
-
-/// Whether `test`, which needs `what`, may run. Without it the test is skipped, visibly
-/// (see [`skip`]), except under CI=true, where it fails: CI must run every test.
-fn require(test: &str, have: bool, what: &str, how: &str) -> bool {
-    if have {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs {what} (CI=true: failing instead of skipping; {how})");
-    }
-    skip(test, &format!("needs {what}; {how}"));
-    false
-}
-
-/// True when the test may use network namespaces (root); see [`require`].
-fn privileged(test: &str) -> bool {
-    require(
-        test,
-        nix::unistd::geteuid().is_root(),
-        "root for network namespaces",
-        "run `cargo test -p nemesis` as root",
-    )
-}
-
-/// Says that `test` is skipped and why, as `SKIPPED: <test>: <why>` written straight to
-/// stderr: libtest captures `eprintln!` and shows it only for failing tests, which would make
-/// a skipped test look like a plain `ok`.
-fn skip(test: &str, why: &str) {
-    use std::io::Write;
-    // One write of the whole line, so that parallel tests cannot split it.
-    let line = format!("SKIPPED: {test}: {why}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
-}
-
-fn sh(program: &str, args: &[&str]) -> String {
-    match Command::new(program).args(args).output() {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Err(e) => format!("<{program} unavailable: {e}>"),
-    }
-}
-
-/// The host's network state as the issue lists it: links, addresses, routes, named
-/// namespaces and (when installed) iptables rules, minus timestamps.
-fn host_snapshot() -> BTreeMap<&'static str, String> {
-    let mut m = BTreeMap::new();
-    m.insert("link", sh("ip", &["-d", "link"]));
-    m.insert("addr", sh("ip", &["addr"]));
-    m.insert("route", sh("ip", &["route", "show", "table", "all"]));
-    m.insert("netns", sh("ip", &["netns", "list"]));
-    if nemesis::find_in_path("iptables-save").is_some() {
-        let rules: String = sh("iptables-save", &[])
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        m.insert("iptables", rules);
-    }
-    m
-}
-
-fn assert_host_unchanged(before: &BTreeMap<&'static str, String>) {
-    let after = host_snapshot();
-    for (k, v) in before {
-        assert_eq!(v, &after[k], "host `{k}` state changed");
-    }
-}
-
-fn selftest(args: &[&str], path: Option<&Path>) -> Output {
-    let mut c = Command::new(SELFTEST);
-    c.args(args);
-    if let Some(p) = path {
-        c.env("PATH", p);
-    }
-    c.output().expect("run nemesis-selftest")
-}
-
-fn report(out: &Output, what: &str) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{what}: bad JSON {e}: {last}"))
-}
+mod common;
+use common::*;
 
 fn names(v: &Value) -> BTreeSet<String> {
     v.as_object()
@@ -373,9 +287,18 @@ fn namespace_users(inodes: &BTreeSet<u64>) -> Vec<String> {
 /// Starts a controller holding 5 nodes, ends it by `end`, and asserts nothing is left: no
 /// node process, no process/fd/mount in any of its namespaces, host network unchanged.
 fn assert_nothing_left_after(scenario: &str, end: impl FnOnce(&mut std::process::Child)) {
+    assert_nothing_left_after_with(&[scenario], end);
+}
+
+/// [`assert_nothing_left_after`] with arguments; returns the controller's report.
+fn assert_nothing_left_after_with(
+    args: &[&str],
+    end: impl FnOnce(&mut std::process::Child),
+) -> Value {
+    let scenario = args[0];
     let before = host_snapshot();
     let mut child = Command::new(SELFTEST)
-        .arg(scenario)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -434,6 +357,44 @@ fn assert_nothing_left_after(scenario: &str, end: impl FnOnce(&mut std::process:
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_host_unchanged(&before);
+    rep
+}
+
+/// SIGKILL of the controller while a partition, a loss, a slow link, a clock bump and a
+/// clock strobe are in force: processes and namespaces (with the rules and qdiscs inside
+/// them) are gone, the host is unchanged; the libfaketime dir, which a SIGKILL cannot
+/// remove, is removed by `clean`, and a second clean finds nothing.
+#[test]
+fn sigkill_mid_fault_leaves_nothing_after_clean() {
+    let t = "sigkill_mid_fault_leaves_nothing_after_clean";
+    if !privileged(t)
+        || !have_tool(t, "iptables-restore", "iptables")
+        || !have_tool(t, "tc", "iproute2")
+        || !have_libfaketime(t)
+    {
+        return;
+    }
+    let rep = assert_nothing_left_after_with(&["hold", "--faults"], |c| {
+        c.kill().expect("SIGKILL the controller");
+    });
+    assert_eq!(rep["faults"], 5, "every fault kind held: {rep}");
+    let dir = PathBuf::from(rep["clock_dir"].as_str().expect("a clock dir"));
+    assert!(
+        dir.exists(),
+        "the SIGKILLed controller's clock dir is left for clean"
+    );
+    let report = nemesis::clean::clean().unwrap();
+    assert!(
+        report
+            .clock_dirs_removed
+            .contains(&dir.display().to_string()),
+        "{report:?}"
+    );
+    assert!(!dir.exists());
+    assert!(nemesis::clean::clean()
+        .unwrap()
+        .clock_dirs_removed
+        .is_empty());
 }
 
 /// SIGKILL of the controller mid-run: the nodes die with it (parent-death signal) and every

@@ -7,7 +7,10 @@
 //! nemesis-selftest partitions [--backend route|iptables|auto] [--seed N]
 //! nemesis-selftest lifecycle
 //! nemesis-selftest unverified  # a partition that cannot take effect must be an error
-//! nemesis-selftest hold        # up + 5 nodes, print pids and namespaces, sleep until killed
+//! nemesis-selftest links [--backend route|iptables]  # loss, slow, netem, with a partition
+//! nemesis-selftest clocks      # libfaketime bump, strobe, drift on 5 nodes
+//! nemesis-selftest hold [--faults]  # up + 5 nodes (+ every fault kind), print, sleep until killed
+//! nemesis-selftest clock-rate --ms N  # (under a node's preload) wall vs monotonic elapsed
 //! nemesis-selftest panic       # up + 5 nodes, then panic (teardown must still happen)
 //! nemesis-selftest echo --addr IP:PORT       # (node program) TCP echo + UDP logger
 //! nemesis-selftest probe --name N --peer NAME=IP:PORT... --round R   # (in a node ns)
@@ -21,7 +24,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use nemesis::{
-    BackendChoice, Fault, Grudge, GrudgeKind, NodeId, NodeSpec, NodeState, Sandbox, SandboxConfig,
+    BackendChoice, Fault, Grudge, GrudgeKind, Link, NodeId, NodeSpec, NodeState, Sandbox,
+    SandboxConfig,
 };
 use rand::SeedableRng;
 use serde_json::{json, Value};
@@ -38,7 +42,10 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "echo" => echo(rest),
         "probe" => probe(rest),
-        "partitions" | "lifecycle" | "unverified" | "hold" | "panic" => controller(cmd, rest),
+        "clock-rate" => clock_rate(rest),
+        "partitions" | "lifecycle" | "unverified" | "hold" | "panic" | "links" | "clocks" => {
+            controller(cmd, rest)
+        }
         other => Err(format!("unknown scenario {other:?}")),
     };
     match result {
@@ -152,6 +159,8 @@ fn controller(cmd: &str, args: &[String]) -> Res<()> {
     let nodes = NodeId::cluster(5);
     let mut cfg = SandboxConfig::new(nodes.clone());
     cfg.backend = backend;
+    let with_faults = args.iter().any(|a| a == "--faults");
+    cfg.clock_faults = cmd == "clocks" || with_faults;
     let t = Instant::now();
     let sb = Sandbox::up(cfg).map_err(|e| e.to_string())?;
     let up_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -170,7 +179,44 @@ fn controller(cmd: &str, args: &[String]) -> Res<()> {
         "partitions" => partitions(&sb, dir.path(), args)?,
         "lifecycle" => lifecycle(&sb)?,
         "unverified" => unverified(&sb)?,
+        "links" => links(&sb)?,
+        "clocks" => clocks(&sb, &exe)?,
         "hold" | "panic" => {
+            // Every new fault kind in force while the controller is killed; the guards are
+            // leaked on purpose (a SIGKILL never runs their drop).
+            let mut held = Vec::new();
+            if with_faults {
+                let n = |i: usize| nodes[i].clone();
+                for f in [
+                    Fault::Partition {
+                        grudge: GrudgeKind::IsolateOne
+                            .generate(&nodes, &mut rand::rngs::StdRng::seed_from_u64(3)),
+                    },
+                    Fault::Loss {
+                        links: vec![Link::new(n(0), n(1))],
+                        probability: 0.5,
+                    },
+                    Fault::Slow {
+                        nodes: vec![n(2)],
+                        rate_kbit: 8000,
+                        burst_bytes: 16000,
+                        latency_ms: 50,
+                    },
+                    Fault::ClockBump {
+                        nodes: vec![n(3)],
+                        offset_ms: 60_000,
+                    },
+                    Fault::ClockStrobe {
+                        nodes: vec![n(4)],
+                        a_ms: 0,
+                        b_ms: 5_000,
+                        period_ms: 10,
+                        duration_ms: 120_000,
+                    },
+                ] {
+                    held.push(s(sb.apply(&f))?);
+                }
+            }
             let pids: BTreeMap<String, u32> = nodes
                 .iter()
                 .map(|n| (n.0.clone(), sb.pid(n).ok().flatten().unwrap_or(0)))
@@ -180,7 +226,9 @@ fn controller(cmd: &str, args: &[String]) -> Res<()> {
                 .map(|(n, p)| (n.clone(), ns_inode(&format!("/proc/{p}/ns/net"))))
                 .collect();
             let report = json!({"controller_pid": std::process::id(), "pids": pids, "netns": ns,
-                "controller_netns": ns_inode("/proc/self/ns/net")});
+                "controller_netns": ns_inode("/proc/self/ns/net"),
+                "clock_dir": sb.clock_dir(), "faults": held.len()});
+            std::mem::forget(held);
             println!("{report}");
             let _ = std::io::stdout().flush();
             if cmd == "panic" {
@@ -192,10 +240,12 @@ fn controller(cmd: &str, args: &[String]) -> Res<()> {
         }
         _ => unreachable!("dispatched above"),
     };
+    let clock_dir = sb.clock_dir();
     let t = Instant::now();
     sb.down().map_err(|e| e.to_string())?;
     let down_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut out = out;
+    out["clock_dir_after_down"] = json!(clock_dir.filter(|d| d.exists()));
     out["up_ms"] = json!(up_ms);
     out["down_ms"] = json!(down_ms);
     println!("{out}");
@@ -483,4 +533,264 @@ fn proc_state(pid: u32) -> String {
         .and_then(|i| s.get(i + 2..i + 3))
         .unwrap_or("?")
         .to_owned()
+}
+
+/// Under a node's preload: spins `--ms` of monotonic time and prints how much wall-clock
+/// time the process saw pass meanwhile, and the ratio (the drift's rate).
+fn clock_rate(args: &[String]) -> Res<()> {
+    let ms: u64 = flag(args, "--ms")
+        .unwrap_or("300")
+        .parse()
+        .map_err(e("--ms"))?;
+    let w0 = std::time::SystemTime::now();
+    let m0 = Instant::now();
+    // Bounded: ends after `ms` of the (real) monotonic clock.
+    while m0.elapsed() < Duration::from_millis(ms) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mono = m0.elapsed().as_secs_f64();
+    let wall = std::time::SystemTime::now()
+        .duration_since(w0)
+        .map(|d| d.as_secs_f64())
+        .map_err(e("the wall clock went back"))?;
+    println!(
+        "{}",
+        json!({"wall_s": wall, "mono_s": mono, "ratio": wall / mono})
+    );
+    Ok(())
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// A node's wall-clock offset as `date` under its preload shows it, ms.
+fn date_offset(sb: &Sandbox, n: &NodeId) -> Res<f64> {
+    let mut c = Command::new("date");
+    c.arg("+%s%N");
+    let r0 = std::time::SystemTime::now();
+    let out = s(sb.run_in(n, c))?;
+    let r1 = std::time::SystemTime::now();
+    let fake: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(e("parse date"))?;
+    let ns = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as f64)
+            .unwrap_or(0.0)
+    };
+    Ok((fake - (ns(r0) + ns(r1)) / 2.0) / 1e6)
+}
+
+/// The iptables rules of a node namespace (`iptables-save`, comments dropped).
+fn rules(sb: &Sandbox, n: &NodeId) -> Res<String> {
+    let out = s(sb.run_in(n, Command::new("iptables-save")))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn qdisc(sb: &Sandbox, n: &NodeId) -> Res<String> {
+    let mut c = Command::new("tc");
+    c.args(["qdisc", "show", "dev", "eth0"]);
+    let out = s(sb.run_in(n, c))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn err_of<T>(r: nemesis::Result<T>) -> String {
+    match r {
+        Ok(_) => "no error".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Loss, slow and netem faults, alone and with a partition on the same receiver; each
+/// step's observations, the rules and qdiscs the nodes hold, and the timings.
+fn links(sb: &Sandbox) -> Res<Value> {
+    let n: Vec<NodeId> = sb.nodes().to_vec();
+    let mut out = json!({});
+    let pid = sb.pid(&n[0]).ok().flatten().unwrap_or(0);
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    out["node_env_has_preload"] = json!(String::from_utf8_lossy(&env).contains("LD_PRELOAD="));
+    out["clock_fault_without_preload"] = json!(err_of(sb.apply(&Fault::ClockBump {
+        nodes: vec![n[0].clone()],
+        offset_ms: 1,
+    })));
+    // A partition on n2 (n3 -> n2 cut) and a loss on n2 (n1 -> n2) at once.
+    let mut g = BTreeMap::new();
+    g.insert(
+        n[1].clone(),
+        std::collections::BTreeSet::from([n[2].clone()]),
+    );
+    let cut = s(sb.apply(&Fault::Partition { grudge: Grudge(g) }))?;
+    let t = Instant::now();
+    let loss = s(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[0].clone(), n[1].clone())],
+        probability: 0.3,
+    }))?;
+    out["loss_apply_ms"] = json!(ms_since(t));
+    out["loss_observed"] = json!(loss.observed());
+    out["rules_with_loss_and_cut"] = json!(rules(sb, &n[1])?);
+    // The same loss again on the same link: the two compound.
+    let again = s(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[0].clone(), n[1].clone())],
+        probability: 0.3,
+    }))?;
+    out["loss_twice_observed"] = json!(again.observed());
+    s(again.heal())?;
+    let t = Instant::now();
+    s(loss.heal())?;
+    out["loss_heal_ms"] = json!(ms_since(t));
+    out["rules_after_loss_heal"] = json!(rules(sb, &n[1])?);
+    s(cut.heal())?;
+    out["rules_after_all_heals"] = json!(rules(sb, &n[1])?);
+    // A certain loss (p = 1) is a cut as far as the probes see.
+    let all = s(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[3].clone(), n[4].clone())],
+        probability: 1.0,
+    }))?;
+    out["loss_certain_observed"] = json!(all.observed());
+    drop(all);
+    out["rules_after_drop"] = json!(rules(sb, &n[4])?);
+    // Slow: n1's egress at 8 Mbit/s.
+    let t = Instant::now();
+    let slow = s(sb.apply(&Fault::Slow {
+        nodes: vec![n[0].clone()],
+        rate_kbit: 8000,
+        burst_bytes: 16000,
+        latency_ms: 50,
+    }))?;
+    out["slow_apply_ms"] = json!(ms_since(t));
+    out["slow_observed"] = json!(slow.observed());
+    out["qdisc_slow"] = json!(qdisc(sb, &n[0])?);
+    out["netem_conflict"] = json!(err_of(sb.apply(&Fault::Netem {
+        nodes: vec![n[0].clone()],
+        delay_ms: 5,
+        duplicate: 0.0,
+        reorder: 0.0,
+    })));
+    let t = Instant::now();
+    s(slow.heal())?;
+    out["slow_heal_ms"] = json!(ms_since(t));
+    out["qdisc_after_heal"] = json!(qdisc(sb, &n[0])?);
+    // netem: available or a clear error.
+    out["netem_available"] = json!(sb.netem_available().err());
+    out["netem_apply"] = json!(err_of(sb.apply(&Fault::Netem {
+        nodes: vec![n[1].clone()],
+        delay_ms: 5,
+        duplicate: 0.0,
+        reorder: 0.0,
+    })));
+    // Bad input never touches the nodes.
+    out["bad_probability"] = json!(err_of(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[0].clone(), n[1].clone())],
+        probability: f64::NAN,
+    })));
+    out["bad_node"] = json!(err_of(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[0].clone(), NodeId::from("n9"))],
+        probability: 0.5,
+    })));
+    out["bad_self"] = json!(err_of(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[0].clone(), n[0].clone())],
+        probability: 0.5,
+    })));
+    // heal_all removes loss and slow alike.
+    let _l = s(sb.apply(&Fault::Loss {
+        links: vec![Link::new(n[2].clone(), n[3].clone())],
+        probability: 0.5,
+    }))?;
+    let _s = s(sb.apply(&Fault::Slow {
+        nodes: vec![n[2].clone()],
+        rate_kbit: 4000,
+        burst_bytes: 16000,
+        latency_ms: 50,
+    }))?;
+    s(sb.heal_all())?;
+    out["after_heal_all"] = json!({"rules": rules(sb, &n[3])?, "qdisc": qdisc(sb, &n[2])?});
+    Ok(out)
+}
+
+/// Clock faults on nodes running under libfaketime: each offset as `date` under the node's
+/// preload shows it, the drift as a process measures it, a strobe's flips.
+fn clocks(sb: &Sandbox, exe: &Path) -> Res<Value> {
+    let n: Vec<NodeId> = sb.nodes().to_vec();
+    let mut out = json!({});
+    let pid = sb.pid(&n[0]).ok().flatten().unwrap_or(0);
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    out["node_env_has_preload"] = json!(String::from_utf8_lossy(&env).contains("LD_PRELOAD="));
+    out["clock_dir"] = json!(sb.clock_dir());
+    out["before"] = json!(date_offset(sb, &n[0])?);
+    let t = Instant::now();
+    let bump = s(sb.apply(&Fault::ClockBump {
+        nodes: vec![n[0].clone()],
+        offset_ms: 5_000,
+    }))?;
+    out["bump_apply_ms"] = json!(ms_since(t));
+    out["bump_observed"] = json!(bump.observed());
+    out["bump_date"] = json!(date_offset(sb, &n[0])?);
+    out["other_node_date"] = json!(date_offset(sb, &n[1])?);
+    // Two bumps on one node add up.
+    let back = s(sb.apply(&Fault::ClockBump {
+        nodes: vec![n[0].clone()],
+        offset_ms: -3_600_000,
+    }))?;
+    out["two_bumps_date"] = json!(date_offset(sb, &n[0])?);
+    out["overflow"] = json!(err_of(sb.apply(&Fault::ClockBump {
+        nodes: vec![n[0].clone()],
+        offset_ms: -nemesis::fault::MAX_CLOCK_OFFSET_MS,
+    })));
+    out["after_overflow_date"] = json!(date_offset(sb, &n[0])?);
+    s(back.heal())?;
+    s(bump.heal())?;
+    out["healed_date"] = json!(date_offset(sb, &n[0])?);
+    // Drift: x2, measured by a process that lives 300 ms.
+    let drift = s(sb.apply(&Fault::ClockDrift {
+        nodes: vec![n[2].clone()],
+        rate: 2.0,
+    }))?;
+    let mut c = Command::new(exe);
+    c.args(["clock-rate", "--ms", "300"]);
+    let o = s(sb.run_in(&n[2], c))?;
+    out["drift_rate"] =
+        serde_json::from_slice::<Value>(&o.stdout).map_err(e("clock-rate output"))?;
+    s(drift.heal())?;
+    let mut c = Command::new(exe);
+    c.args(["clock-rate", "--ms", "300"]);
+    let o = s(sb.run_in(&n[2], c))?;
+    out["healed_rate"] =
+        serde_json::from_slice::<Value>(&o.stdout).map_err(e("clock-rate output"))?;
+    // Strobe between 0 and +10 s every 20 ms for 600 ms: sample until both are seen.
+    let strobe = s(sb.apply(&Fault::ClockStrobe {
+        nodes: vec![n[3].clone()],
+        a_ms: 0,
+        b_ms: 10_000,
+        period_ms: 20,
+        duration_ms: 600,
+    }))?;
+    let t = Instant::now();
+    let mut seen = Vec::new();
+    // Bounded: the strobe lasts 600 ms.
+    while t.elapsed() < Duration::from_millis(500) {
+        seen.push(date_offset(sb, &n[3])?);
+    }
+    out["strobe_samples"] = json!(seen);
+    // After its duration the strobe rests at 0 (polled, bounded by 2 s).
+    let t = Instant::now();
+    let mut rest = date_offset(sb, &n[3])?;
+    while rest.abs() > 100.0 && t.elapsed() < Duration::from_secs(2) {
+        rest = date_offset(sb, &n[3])?;
+    }
+    out["strobe_rest"] = json!(rest);
+    drop(strobe);
+    // heal_all resets every clock.
+    let _b = s(sb.apply(&Fault::ClockBump {
+        nodes: vec![n[4].clone()],
+        offset_ms: 7_000,
+    }))?;
+    s(sb.heal_all())?;
+    out["heal_all_date"] = json!(date_offset(sb, &n[4])?);
+    Ok(out)
 }

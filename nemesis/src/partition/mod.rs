@@ -108,9 +108,14 @@ pub(crate) fn per_node(backend: PartitionBackend, cut: &BTreeSet<(usize, usize)>
 /// The iptables state of one node namespace, as the program, args and stdin that set it.
 pub(crate) fn iptables_command(
     peers: &BTreeSet<usize>,
+    lossy: &[(usize, f64)],
     addr: impl Fn(usize) -> Ipv4Addr,
 ) -> (&'static str, Vec<&'static str>, String) {
-    (iptables::RESTORE, vec!["-w"], iptables::script(peers, addr))
+    (
+        iptables::RESTORE,
+        vec!["-w"],
+        iptables::script(peers, lossy, addr),
+    )
 }
 
 #[cfg(test)]
