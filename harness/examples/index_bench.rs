@@ -131,7 +131,7 @@ fn synthetic_store(store: &Path, n: usize) -> anyhow::Result<()> {
         };
         let mut lost = Vec::new();
         let mut splits = Vec::new();
-        if kind >= 80 && kind <= 94 {
+        if (80..=94).contains(&kind) {
             for k in 0..20 {
                 if kind % 3 != 1 {
                     lost.push(
