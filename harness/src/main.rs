@@ -74,7 +74,12 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
-    harness::term::init(harness::term::verbosity_of(cli.quiet, cli.verbose));
+    let verbosity = harness::term::verbosity_of(cli.quiet, cli.verbose);
+    harness::term::set_verbosity(verbosity);
+    // `check` prints the reader's warnings in its result already; it logs only when asked.
+    if !matches!(cli.command, Command::Check(_)) || cli.verbose > 0 {
+        harness::term::install_log(verbosity);
+    }
     let outcome = match cli.command {
         Command::Check(args) => harness::check::main(args),
         Command::Clean(args) => harness::clean::main(args),

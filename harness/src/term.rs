@@ -32,7 +32,17 @@ pub fn verbosity_of(quiet: bool, verbose: u8) -> u8 {
 /// Sets the verbosity and installs the log subscriber (stderr, above any progress bar).
 /// `GAUNTLET_LOG` (an `EnvFilter`), when set, overrides the level the flags give.
 pub fn init(verbosity: u8) {
+    set_verbosity(verbosity);
+    install_log(verbosity);
+}
+
+/// Sets the verbosity only (status lines, progress bar), without a log subscriber.
+pub fn set_verbosity(verbosity: u8) {
     VERBOSITY.store(verbosity, Ordering::Relaxed);
+}
+
+/// Installs the log subscriber at the level `verbosity` gives.
+pub fn install_log(verbosity: u8) {
     let level = match verbosity {
         QUIET => "error",
         NORMAL => "warn",

@@ -360,3 +360,140 @@ fn report_of_an_empty_dir_says_what_is_missing() {
         "error names the directory: {err:#}"
     );
 }
+
+/// Replaces the run's results.json with the checkers' typed results: a split lock and a token
+/// regression on l0 and a lost task, citing the ops `cited` (from [`write_run`]).
+fn write_typed_results(dir: &Path, cited: &[u64]) {
+    use checkers::locks::{Grant, Hold, LockCounts, LocksResult, SplitLock, TokenRegression};
+    use checkers::tasks::{
+        ReadSpan, SubmitEvidence, SubmitOutcome, TaskAnomaly, TaskCounts, TasksResult,
+    };
+    use checkers::{OpEvidence, Verdict};
+    use histories::Process;
+    let ev = |i: usize, secs: f64, p: u64| OpEvidence {
+        index: cited[i],
+        time: (secs * 1e9) as u64,
+        process: Process::Client(p),
+    };
+    let hold = |p: u64, token: u64, start: f64, end: f64, i: usize| Hold {
+        process: Process::Client(p),
+        token,
+        acquire_invoke: ev(i, start - 0.01, p),
+        acquire_ok: ev(i + 1, start, p),
+        ttl_ms: 2000,
+        release_invoke: None,
+        start: (start * 1e9) as u64,
+        end: (end * 1e9) as u64,
+    };
+    let split = SplitLock {
+        lock: "l0".into(),
+        first: hold(5, 5, 3.0, 4.5, 0),
+        second: hold(10, 6, 4.02, 5.0, 2),
+        overlap: [4_020_000_000, 4_500_000_000],
+    };
+    let regression = TokenRegression {
+        lock: "l0".into(),
+        earlier: Grant {
+            invoke: ev(0, 2.99, 5),
+            ok: ev(1, 3.0, 5),
+            token: 5,
+        },
+        later: Grant {
+            invoke: ev(2, 4.01, 10),
+            ok: ev(3, 4.02, 10),
+            token: 4,
+        },
+    };
+    let locks = LocksResult {
+        valid: Verdict::Invalid,
+        reasons: vec![],
+        counts: LockCounts {
+            acquired: 2,
+            split_locks: 1,
+            token_regressions: 1,
+            ..LockCounts::default()
+        },
+        split_locks: vec![split],
+        token_regressions: vec![regression],
+    };
+    let lost = TaskAnomaly {
+        task: "t7".into(),
+        submit: Some(SubmitEvidence {
+            outcome: SubmitOutcome::Ok,
+            invoke: ev(0, 2.99, 5),
+            completion: Some(ev(1, 3.0, 5)),
+        }),
+        read: None,
+    };
+    let tasks = TasksResult {
+        valid: Verdict::Invalid,
+        reasons: vec![],
+        final_read: Some(ReadSpan {
+            invoke: ev(2, 18.0, 10),
+            ok: ev(3, 18.2, 10),
+        }),
+        counts: TaskCounts {
+            submitted: 300,
+            acked: 290,
+            lost: 1,
+            ..TaskCounts::default()
+        },
+        lost: vec![lost],
+        phantom: vec![],
+        unexpected: vec![],
+        not_done: vec![],
+        recovered: vec![],
+        duplicated: vec![],
+    };
+    let results = serde_json::json!({"valid": false, "ops": 1200, "locks": locks, "tasks": tasks});
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+}
+
+#[test]
+fn report_tells_each_anomaly_in_words_and_a_picture_with_links_both_ways() {
+    let Some(browser) = chromium() else { return };
+    let scratch = Scratch::new("story");
+    let run = scratch.0.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let cited = write_run(&run, 600, 5);
+    write_typed_results(&run, &cited);
+    let html = harness::report::render(&run).expect("render");
+    let dom = dump_dom(browser, &html, &scratch.0);
+    assert_script_clean(&dom);
+    let story = dom.find(r#"id="story""#).expect("a story section");
+    assert!(
+        story < dom.find(r#"id="config""#).unwrap(),
+        "the anomalies come first"
+    );
+    assert!(
+        dom.contains("<b>Split lock</b> on <code>l0</code>: p5 held token 5 from 3.00 s to 4.50 s while p10 held token 6 from 4.02 s to 5.00 s; overlap 0.48 s, during the partition"),
+        "the split lock in words, with the fault active then"
+    );
+    assert_eq!(
+        count(&dom, r#"<svg class="story-svg holds""#),
+        1,
+        "a diagram of the two holds"
+    );
+    assert!(dom.contains(r#"class="overlap""#));
+    assert!(
+        dom.contains("<b>Token regression</b> on <code>l0</code>: p5 was granted token 5 at 3.00 s, before p10 asked at 4.01 s; yet p10 was granted token 4"),
+        "both grants"
+    );
+    assert!(
+        dom.contains("<b>Lost task</b> <code>t7</code>: p5 submitted it at 2.99 s, the cluster acknowledged it at 3.00 s; the final read, invoked at 18.00 s and answered at 18.20 s, did not list it."),
+        "submit, ack and the final read"
+    );
+    assert_eq!(count(&dom, r#"<svg class="story-svg marks""#), 1);
+    assert!(
+        dom.contains("acknowledged tasks missing from the final read (lost)"),
+        "counts in words"
+    );
+    // Anomaly -> op, and the op's row -> back to the anomaly.
+    assert!(dom.contains(&format!(r##"class="storyop" href="#op-{}""##, cited[1])));
+    let row = &dom[dom.find(&format!(r#"<tr id="op-{}""#, cited[1])).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains(r##"href="#story-split-0""##) && row.contains(r##"href="#story-lost-0""##),
+        "the op's row links back to the anomalies citing it: {row}"
+    );
+}

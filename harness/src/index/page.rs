@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::group::{signature, Group};
+use super::group::Group;
 use super::scan::{RunEntry, Scan, State};
 use crate::report::svg::esc;
 
@@ -136,10 +136,8 @@ fn run_row(out: &mut String, r: &RunEntry) {
     };
     let _ = write!(
         out,
-        "<tr class=\"run s-{}\" data-sig=\"{}\" title=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"verdict\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{report}</td><td class=\"notes\">{}</td></tr>",
+        "<tr class=\"run s-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"verdict\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{report}</td><td class=\"notes\">{}</td></tr>",
         r.state.word().split('/').next().unwrap_or(""),
-        esc(&signature(r).unwrap_or_default()),
-        esc(&r.rel),
         esc(&r.time),
         esc(&r.system),
         esc(&r.workload),

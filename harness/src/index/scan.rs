@@ -86,19 +86,17 @@ pub struct Scan {
 /// Lists every run directory of `store` (`store/<group>/<run>/`). Errors only when `store`
 /// itself is not a readable directory.
 pub fn scan(store: &Path) -> std::io::Result<Scan> {
+    use rayon::prelude::*;
     let mut scan = Scan::default();
+    let mut dirs = Vec::new();
     for group in sorted_dirs(store)? {
-        let runs = match sorted_dirs(&group) {
-            Ok(r) => r,
-            Err(e) => {
-                scan.unreadable.push(format!("{}: {e}", group.display()));
-                continue;
-            }
-        };
-        for dir in runs {
-            scan.runs.push(read_run(store, &dir));
+        match sorted_dirs(&group) {
+            Ok(r) => dirs.extend(r),
+            Err(e) => scan.unreadable.push(format!("{}: {e}", group.display())),
         }
     }
+    // Each run is two small files and a JSON parse: spread over the cores.
+    scan.runs = dirs.par_iter().map(|dir| read_run(store, dir)).collect();
     // Newest first; the name starts with the UTC time, so names sort by time.
     scan.runs
         .sort_by(|a, b| b.time.cmp(&a.time).then(b.rel.cmp(&a.rel)));

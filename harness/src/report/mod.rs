@@ -9,6 +9,7 @@
 //! | [`timeline`] | the per-process timeline SVG |
 //! | [`plots`] | latency scatter per f and throughput over time |
 //! | [`nodes`] | node events: kills, restarts, pauses, exit statuses, log tails |
+//! | [`story`] | the anomalies first, in words and small time-axis diagrams, counts in words |
 //! | [`page`] | the HTML page, its CSS and its small script |
 //!
 //! The page needs no network: styles, script and SVG are inline. It stays small for long
@@ -28,6 +29,7 @@ pub mod model;
 pub mod nodes;
 pub mod page;
 pub mod plots;
+pub mod story;
 pub mod svg;
 pub mod timeline;
 

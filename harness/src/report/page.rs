@@ -56,6 +56,11 @@ pub fn render(data: &RunData) -> String {
         esc(&verdict),
         esc(verdict_word(&verdict))
     );
+    let story = super::story::render(data.results.as_ref(), &model.windows, &links);
+    out.push_str(&story);
+    if !story.is_empty() {
+        out.push_str("<nav><a href=\"#story\">what went wrong</a></nav>");
+    }
     out.push_str("<nav><a href=\"#anomalies\">anomalies</a> · <a href=\"#counts\">ops</a> · <a href=\"#timeline\">timeline</a> · <a href=\"#latency\">latency</a> · <a href=\"#throughput\">throughput</a> · <a href=\"#node-events\">node events</a></nav>");
     config_section(&mut out, data);
     if !data.warnings.is_empty() {

@@ -18,6 +18,26 @@
     }
   });
   if (missing > 5) { report((missing - 5) + " more broken links"); }
+  // From an op back to the anomalies that cite it: each story link adds a "cited by" link to
+  // the op's row.
+  document.querySelectorAll("a.storyop").forEach(function (a) {
+    var row = document.getElementById(a.getAttribute("href").slice(1));
+    var story = a.closest(".story");
+    if (!row || !story) { return; }
+    var cell = row.querySelector("td.citedby");
+    if (!cell) {
+      cell = document.createElement("td");
+      cell.className = "citedby";
+      row.appendChild(cell);
+    }
+    if (!cell.querySelector('a[href="#' + story.id + '"]')) {
+      var back = document.createElement("a");
+      back.href = "#" + story.id;
+      back.className = "backlink";
+      back.textContent = "\u21a9 " + story.id.replace("story-", "");
+      cell.appendChild(back);
+    }
+  });
   var hide = document.getElementById("hide-ok");
   if (hide) {
     hide.addEventListener("change", function () {

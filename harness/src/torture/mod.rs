@@ -216,7 +216,10 @@ pub fn run_seeds(
     let mut records = Vec::new();
     for seed in seeds {
         if opts.budget.is_some_and(|b| t0.elapsed() >= b) {
-            eprintln!("torture: time budget spent after {} runs", records.len());
+            crate::term::status(format!(
+                "torture: time budget spent after {} runs",
+                records.len()
+            ));
             break;
         }
         progress.starting(seed);
@@ -227,7 +230,7 @@ pub fn run_seeds(
         let interrupted = result.interrupted;
         records.push(record(seed, result, took, opts.keep_all));
         if interrupted {
-            eprintln!("torture: interrupted; no further runs");
+            crate::term::status("torture: interrupted; no further runs");
             break;
         }
     }
