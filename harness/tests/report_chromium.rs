@@ -442,6 +442,8 @@ fn write_typed_results(dir: &Path, cited: &[u64]) {
         phantom: vec![],
         unexpected: vec![],
         not_done: vec![],
+        unfinished: vec![],
+        recovery: None,
         recovered: vec![],
         duplicated: vec![],
     };

@@ -146,6 +146,13 @@ fn validate_fault(fault: &Fault, o: &PlanOptions, known: &BTreeSet<&NodeId>) -> 
         Fault::Partition { .. } => (FaultKind::Partition, "partition"),
         Fault::Kill { .. } => (FaultKind::Kill, "kill"),
         Fault::Pause { .. } => (FaultKind::Pause, "pause"),
+        other => {
+            return Err(format!(
+                "a {} fault, which the nemesis can apply but run plans do not offer yet \
+                 (options.nemesis takes partition, kill, pause)",
+                other.kind()
+            ))
+        }
     };
     if !o.nemesis.0.contains(&kind) {
         return Err(format!(
@@ -169,6 +176,7 @@ fn validate_fault(fault: &Fault, o: &PlanOptions, known: &BTreeSet<&NodeId>) -> 
             }
         }
         Fault::Partition { grudge } => validate_grudge(grudge)?,
+        _ => {} // the other kinds were refused above
     }
     Ok(())
 }
