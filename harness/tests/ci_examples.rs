@@ -1,7 +1,7 @@
 //! The CI examples stay valid YAML with the parts the docs promise: the GitLab CI job in
 //! docs/torture.md (four shards from `parallel`, `--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"`, a
 //! merge job publishing the merged JUnit) and the GitHub workflow (its SHARDS equals its
-//! matrix).
+//! matrix). actionlint checks the GitHub workflow more deeply in `.ci/run`.
 
 use std::path::Path;
 
