@@ -3,7 +3,6 @@
 //! completions, the man page, `--version` with the git commit, `--quiet`/`--verbose`,
 //! `NO_COLOR`, and bug-hunt's list of planted bugs against gauntlet-node's own `--bug` values.
 
-#[allow(dead_code)] // can_run: this file needs no root
 mod common;
 
 use std::collections::BTreeSet;

@@ -21,7 +21,7 @@ use clap::Parser;
 use harness::torture::summary::{RunRecord, Summary, Verdict};
 
 mod common;
-use common::{can_run, node_bin, GAUNTLET};
+use common::{assert_no_process_left, can_run, host_net_state, node_bin, GAUNTLET};
 
 fn gauntlet(args: &[&str]) -> Output {
     let out = Command::new(GAUNTLET)
@@ -394,46 +394,6 @@ fn clean_of_a_missing_store_is_254() {
         s(&t.path().join("nothing")),
     ]);
     assert_eq!(code(&o), 254, "{}", stderr(&o));
-}
-
-/// No process of ours survives: nothing whose command line names the run's store.
-fn assert_no_process_left(store: &Path) {
-    let needle = store.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut left = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                continue;
-            };
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(&needle) {
-                left.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes left behind: {left:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The host's links, routes and named namespaces (what a run could leave behind).
-fn host_net_state() -> String {
-    let mut s = String::new();
-    for args in [
-        &["-o", "link", "show"][..],
-        &["route", "show", "table", "all"],
-        &["netns", "list"],
-    ] {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        s.push_str(&String::from_utf8_lossy(&out.stdout));
-    }
-    s
 }
 
 /// Starts a 30 s run and returns once its main phase is under way (the history has grown

@@ -2,6 +2,8 @@
 //! its known verdict after `import --from jepsen-edn`, and the imported JSONL passes the
 //! history reader's validation.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use checkers::linearizable::{check_ops, render_text, LinOptions, ModelKind};
@@ -26,9 +28,7 @@ fn data_or_skip() -> Option<PathBuf> {
             panic!("Knossos data missing: expected ../shared/data/knossos beside the workspace root or GAUNTLET_KNOSSOS_DIR")
         }
         None => {
-            eprintln!(
-                "SKIPPED: Knossos data not found (../shared/data/knossos or GAUNTLET_KNOSSOS_DIR)"
-            );
+            common::skip("Knossos data not found (../shared/data/knossos or GAUNTLET_KNOSSOS_DIR)");
             None
         }
     }

@@ -7,6 +7,8 @@
 
 mod browser;
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

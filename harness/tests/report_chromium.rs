@@ -6,24 +6,12 @@
 //! Chromium is Debian's `chromium` package (`.ci/run` installs it). Without it the tests skip
 //! with a message, except under CI=true where they fail.
 
+mod browser;
+
+mod common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Returns the browser path, or None (after printing why) when the test should skip.
-fn chromium() -> Option<&'static str> {
-    if Path::new(CHROMIUM).exists() {
-        return Some(CHROMIUM);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{CHROMIUM} is missing and CI=true: install Debian's chromium package");
-    }
-    eprintln!("SKIP: {CHROMIUM} not found (apt-get install -y chromium); set CI=true to make this a failure");
-    None
-}
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -171,81 +159,23 @@ fn write_run(dir: &Path, n_ops: usize, seed: u64) -> Vec<u64> {
     cited
 }
 
-/// Runs headless Chromium on `html` and returns the DOM after scripts ran.
-fn dump_dom(browser: &str, html: &Path, scratch: &Path) -> String {
-    let profile = scratch.join("chromium-profile");
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-        ])
-        .args([
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 120 s on {}", html.display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    reader.join().unwrap()
-}
-
 fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
 
-/// Asserts the script ran to the end and recorded no error and no dangling link.
-fn assert_script_clean(dom: &str) {
-    assert!(
-        dom.contains(r#"<span id="js-status">ok</span>"#),
-        "the page's script did not finish"
-    );
-    let start = dom.find(r#"<ul id="js-errors">"#).expect("js-errors list");
-    let rest = &dom[start..];
-    let end = rest.find("</ul>").unwrap();
-    assert_eq!(
-        &rest[..end],
-        r#"<ul id="js-errors">"#,
-        "the page recorded script errors or broken links"
-    );
-}
-
 #[test]
 fn report_renders_in_chromium_with_evidence_linked() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = browser::chromium() else {
+        return;
+    };
     let seed = 20_260_101;
     let scratch = Scratch::new("small");
     let run = scratch.0.join("run");
     std::fs::create_dir_all(&run).unwrap();
     let cited = write_run(&run, 600, seed);
     let html = harness::report::render(&run).expect("render");
-    let dom = dump_dom(browser, &html, &scratch.0);
-    assert_script_clean(&dom);
+    let dom = browser::dump_dom(browser, &format!("file://{}", html.display()), &scratch.0);
+    browser::assert_script_clean(&dom);
     assert!(
         dom.contains(r#"id="verdict" class="verdict v-false">invalid<"#),
         "verdict shown as invalid"
@@ -309,7 +239,9 @@ fn report_renders_in_chromium_with_evidence_linked() {
 
 #[test]
 fn report_of_100k_ops_stays_small_and_renders() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = browser::chromium() else {
+        return;
+    };
     let seed = 77;
     let scratch = Scratch::new("large");
     let run = scratch.0.join("run");
@@ -322,8 +254,8 @@ fn report_of_100k_ops_stays_small_and_renders() {
         size < 4_000_000,
         "report must stay small for 100k ops, got {size} bytes"
     );
-    let dom = dump_dom(browser, &html, &scratch.0);
-    assert_script_clean(&dom);
+    let dom = browser::dump_dom(browser, &format!("file://{}", html.display()), &scratch.0);
+    browser::assert_script_clean(&dom);
     assert!(
         dom.contains("aggregated into"),
         "the timeline says it aggregated"
@@ -453,15 +385,17 @@ fn write_typed_results(dir: &Path, cited: &[u64]) {
 
 #[test]
 fn report_tells_each_anomaly_in_words_and_a_picture_with_links_both_ways() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = browser::chromium() else {
+        return;
+    };
     let scratch = Scratch::new("story");
     let run = scratch.0.join("run");
     std::fs::create_dir_all(&run).unwrap();
     let cited = write_run(&run, 600, 5);
     write_typed_results(&run, &cited);
     let html = harness::report::render(&run).expect("render");
-    let dom = dump_dom(browser, &html, &scratch.0);
-    assert_script_clean(&dom);
+    let dom = browser::dump_dom(browser, &format!("file://{}", html.display()), &scratch.0);
+    browser::assert_script_clean(&dom);
     let story = dom.find(r#"id="story""#).expect("a story section");
     assert!(
         story < dom.find(r#"id="config""#).unwrap(),

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{can_run, node_bin, GAUNTLET};
+use common::{assert_no_process_left, can_run, host_net_state, node_bin, GAUNTLET};
 
 struct Run {
     out: Output,
@@ -57,67 +57,6 @@ fn run(args: &[&str]) -> Run {
     let r = Run { out, store };
     eprintln!("{}", r.stdout());
     r
-}
-
-/// No process of ours survives: nothing whose command line names the run's store.
-fn assert_no_process_left(store: &Path) {
-    let needle = store.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut left = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                continue;
-            };
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(&needle) {
-                left.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes left behind: {left:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The host's network state, as far as a run could change it. What changes by itself is
-/// left out: address lifetimes (DHCP) and iptables packet counters and timestamps.
-fn host_net_state() -> String {
-    let mut s = String::new();
-    for args in [
-        &["-o", "link", "show"][..],
-        &["-o", "addr", "show"],
-        &["route", "show", "table", "all"],
-        &["netns", "list"],
-    ] {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        for l in String::from_utf8_lossy(&out.stdout).lines() {
-            let cut = l.find("valid_lft").unwrap_or(l.len());
-            s.push_str(l[..cut].trim_end());
-            s.push('\n');
-        }
-    }
-    if let Ok(out) = Command::new("iptables-save").output() {
-        for l in String::from_utf8_lossy(&out.stdout).lines() {
-            if l.starts_with('#') {
-                continue;
-            }
-            // ":INPUT ACCEPT [12:3456]" -> ":INPUT ACCEPT"
-            let cut = if l.starts_with(':') {
-                l.rfind(" [")
-            } else {
-                None
-            };
-            s.push_str(&l[..cut.unwrap_or(l.len())]);
-            s.push('\n');
-        }
-    }
-    s
 }
 
 fn short(seed: &str, nemesis: &str) -> Vec<String> {

@@ -15,7 +15,9 @@ pub fn chromium() -> Option<&'static str> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{CHROMIUM} is missing and CI=true: install Debian's chromium package");
     }
-    eprintln!("SKIP: {CHROMIUM} not found (apt-get install -y chromium); set CI=true to make this a failure");
+    super::common::skip(&format!(
+        "{CHROMIUM} not found (apt-get install -y chromium); under CI=true this fails"
+    ));
     None
 }
 
@@ -74,6 +76,6 @@ pub fn assert_script_clean(dom: &str) {
     assert_eq!(
         &rest[..end],
         r#"<ul id="js-errors">"#,
-        "the page recorded script errors"
+        "the page recorded script errors or broken links"
     );
 }

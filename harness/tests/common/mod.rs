@@ -1,8 +1,11 @@
 //! Helpers shared by the end-to-end tests that start real `gauntlet run`s (run_cli,
-//! torture_e2e, register_e2e). Each test file includes this module with `mod common;`.
+//! torture_e2e, register_e2e, gates_cli, trust_e2e), and the visible skip every test file
+//! uses. Each test file includes this module with `mod common;`.
+#![allow(dead_code)] // each test file uses its own subset
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The `gauntlet` binary cargo built for these tests.
 pub const GAUNTLET: &str = env!("CARGO_BIN_EXE_gauntlet");
@@ -56,4 +59,65 @@ pub fn node_bin() -> PathBuf {
     }
     assert!(bin.is_file(), "{} missing", bin.display());
     bin
+}
+
+/// No process of ours survives: nothing whose command line names the run's store.
+pub fn assert_no_process_left(store: &Path) {
+    let needle = store.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut left = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&needle) {
+                left.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The host's network state, as far as a run could change it. What changes by itself is
+/// left out: address lifetimes (DHCP) and iptables packet counters and timestamps.
+pub fn host_net_state() -> String {
+    let mut s = String::new();
+    for args in [
+        &["-o", "link", "show"][..],
+        &["-o", "addr", "show"],
+        &["route", "show", "table", "all"],
+        &["netns", "list"],
+    ] {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let cut = l.find("valid_lft").unwrap_or(l.len());
+            s.push_str(l[..cut].trim_end());
+            s.push('\n');
+        }
+    }
+    if let Ok(out) = Command::new("iptables-save").output() {
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            if l.starts_with('#') {
+                continue;
+            }
+            // ":INPUT ACCEPT [12:3456]" -> ":INPUT ACCEPT"
+            let cut = if l.starts_with(':') {
+                l.rfind(" [")
+            } else {
+                None
+            };
+            s.push_str(&l[..cut.unwrap_or(l.len())]);
+            s.push('\n');
+        }
+    }
+    s
 }
