@@ -15,12 +15,13 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::{ExecFlags, PlanFlags};
-use crate::config::{NemesisSet, Workload};
+use crate::config::NemesisSet;
 use crate::exit::{bad_input, Exit};
 use crate::torture::progress::Progress;
 use crate::torture::seeds::{SeedList, SeedRange, Shard};
 use crate::torture::summary::{RunRecord, Verdict};
 use crate::torture::{run_config, run_seeds, LoopOptions};
+use crate::workloads::{mixed, register, WorkloadName};
 
 /// A planted bug of gauntlet-node (docs/planted-bugs.md) and the run setting that reveals it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct PlantedBug {
     /// Its `--bug` name.
     pub name: &'static str,
     /// The workload whose checker sees it.
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// The nemesis (a `--nemesis` value) whose faults reveal it.
     pub nemesis: &'static str,
 }
@@ -38,29 +39,29 @@ pub struct PlantedBug {
 pub const PLANTED_BUGS: [PlantedBug; 5] = [
     PlantedBug {
         name: "ack-before-quorum",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "lock-without-quorum",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "early-lease-expiry",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "failover-skips-cas",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     // Only the register workload reads the KV API, and a partition leaves a minority node
     // answering reads from its stale copy.
     PlantedBug {
         name: "stale-read",
-        workload: Workload::Register,
+        workload: register::NAME,
         nemesis: "partition",
     },
 ];
@@ -96,7 +97,7 @@ pub struct Setting {
     /// The bug's name, or [`CONTROL`].
     pub bug: String,
     /// The workload of its runs.
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// The nemesis of its runs.
     pub nemesis: NemesisSet,
 }
@@ -139,7 +140,7 @@ pub fn settings(
         });
     }
     if control {
-        let mut pairs: Vec<(Workload, NemesisSet)> = Vec::new();
+        let mut pairs: Vec<(WorkloadName, NemesisSet)> = Vec::new();
         for r in &rows {
             if !pairs
                 .iter()
@@ -473,7 +474,7 @@ mod tests {
         };
         let setting = Setting {
             bug: "lock-without-quorum".into(),
-            workload: Workload::Mixed,
+            workload: mixed::NAME,
             nemesis: NemesisSet::all(),
         };
         let row = row(
@@ -518,11 +519,11 @@ mod tests {
             ]
         );
         let stale = &rows[4];
-        assert_eq!(stale.workload, Workload::Register);
+        assert_eq!(stale.workload, register::NAME);
         assert_eq!(stale.nemesis.flag_value(), "partition");
         assert_eq!(
             (rows[5].workload, rows[6].workload),
-            (Workload::Mixed, Workload::Register),
+            (mixed::NAME, register::NAME),
             "a control row for each setting the bugs use"
         );
     }
@@ -537,7 +538,7 @@ mod tests {
         let rows = settings(&["stale-read".into()], &plan, given, true).unwrap();
         assert_eq!(rows.len(), 2);
         for r in &rows {
-            assert_eq!(r.workload, Workload::Locks);
+            assert_eq!(r.workload, crate::workloads::locks::NAME);
             assert_eq!(r.nemesis.flag_value(), "kill");
         }
         let only_control = settings(&["none".into()], &plan, given, true).unwrap();

@@ -1,11 +1,12 @@
 //! The flags of `gauntlet run` and `gauntlet plan`, and their resolution into
 //! [`PlanOptions`] and [`RunConfig`]. Every bad value is an error naming its flag (exit 254).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig, Workload};
+use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig};
 use crate::exit::bad_input;
+use crate::workloads::WorkloadName;
 
 /// The ids of every [`PlanFlags`] flag: what `run --plan FILE` conflicts with (the plan
 /// file has its own options; a flag given with it would be silently ignored).
@@ -40,7 +41,7 @@ pub struct PlanFlags {
     pub concurrency: String,
     /// Workload: tasks, locks, mixed or register (read/write/cas, checked for linearizability).
     #[arg(long, default_value = "mixed")]
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// Faults: none, partition, kill, pause, all, or a comma list.
     #[arg(long, default_value = "all")]
     pub nemesis: NemesisSet,
@@ -68,10 +69,13 @@ pub struct PlanFlags {
 /// The flags only the execution of a run depends on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecFlags {
+    /// The system under test (docs/extending.md says how to add one).
+    #[arg(long, default_value = crate::systems::DEFAULT)]
+    pub system: String,
     /// Store root: runs go to STORE/<workload>-<nemesis>/<time>-seed<seed>/.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
-    /// The node binary (default: gauntlet-node beside the gauntlet binary).
+    /// The node binary (default: the system's, e.g. gauntlet-node beside the gauntlet binary).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
     /// An argument passed to every node (repeatable), e.g. --node-arg=--bug=lock-without-quorum.
@@ -177,15 +181,17 @@ impl ExecFlags {
         plan: PlanOptions,
         plan_file: Option<PathBuf>,
     ) -> anyhow::Result<RunConfig> {
+        let system = crate::systems::by_name(&self.system)?;
+        system.check_workload(plan.workload)?;
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
-            None => default_node_bin()?,
+            None => (system.default_bin)()?,
         };
         if !node_bin.is_file() {
             return Err(bad_input(format!(
-                "--node-bin: {} is not a file (build it with `cargo build --release -p node-bin`, \
-                 or `cargo build -p node-bin` for a debug build)",
-                node_bin.display()
+                "--node-bin: {} is not a file ({})",
+                node_bin.display(),
+                system.bin_hint
             )));
         }
         if let Some(b) = &self.net_backend {
@@ -193,6 +199,7 @@ impl ExecFlags {
                 .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
         }
         Ok(RunConfig {
+            system: system.name.to_string(),
             plan,
             plan_file,
             store: self.store.clone(),
@@ -206,21 +213,6 @@ impl ExecFlags {
             min_ok_ops: self.min_ok_ops,
         })
     }
-}
-
-/// `gauntlet-node` in the directory of the running `gauntlet` binary; failing that, on PATH.
-pub fn default_node_bin() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()
-        .map_err(|e| bad_input(format!("--node-bin: cannot find own binary: {e}")))?;
-    let beside = beside(&exe, "gauntlet-node");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    Ok(nemesis::find_in_path("gauntlet-node").unwrap_or(beside))
-}
-
-fn beside(exe: &Path, name: &str) -> PathBuf {
-    exe.parent().unwrap_or(Path::new(".")).join(name)
 }
 
 #[cfg(test)]

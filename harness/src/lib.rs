@@ -12,12 +12,12 @@
 //! | [`import`] | `gauntlet import --from jepsen-edn`: Jepsen EDN histories to JSONL |
 //! | [`run`] | `gauntlet run`: the lifecycle of one run, [`run::run_once`] |
 //! | [`outcome`] | the end of a run: checks, no-vacuous-pass conditions, summary, exit code |
-//! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and its clients |
-//! | [`systems`] | the systems behind the seam (`gauntlet-node`) |
-//! | [`workload`] | the client workers, the recovery wait and the final read |
+//! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and the clients it [`cluster::Offers`] |
+//! | [`systems`] | the systems behind the seam and their registry (`--system`; `gauntlet-node`) |
+//! | [`workloads`] | the workloads as units (generator, client, final phase, checkers) and their registry (`--workload`) |
+//! | [`workers`] | the client workers: planned ops on time, Jepsen's process rule |
 //! | [`nemesis_run`] | the nemesis of a run: faults on time, recorded when they took effect |
 //! | [`recorder`] | the history writer of a run |
-//! | [`register`] | the register workload: planned read/write/cas, their client calls, the linearizability check |
 //! | [`store`] | the run directory and `store/latest` |
 //! | [`run_marker`] | `RUNNING`/`ABORTED` markers: a killed run never reads as finished |
 //! | [`summary`] | the end-of-run summary and the repro command |
@@ -48,7 +48,6 @@ pub mod outcome;
 pub mod plan;
 pub mod plan_cmd;
 pub mod recorder;
-pub mod register;
 pub mod report;
 pub mod repro;
 pub mod run;
@@ -59,4 +58,5 @@ pub mod summary;
 pub mod systems;
 pub mod term;
 pub mod torture;
-pub mod workload;
+pub mod workers;
+pub mod workloads;

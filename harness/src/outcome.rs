@@ -79,9 +79,16 @@ pub(crate) async fn finish(
             r
         }
     };
-    if cfg.plan.workload == crate::config::Workload::Register {
-        let x = crate::register::check_linearizable(history, run_dir).await;
-        results.add_extra("linearizable", x);
+    for checker in cfg.plan.workload.workload().checkers() {
+        let (h, d) = (history.to_path_buf(), run_dir.to_path_buf());
+        let x = tokio::task::spawn_blocking(move || crate::workloads::check_safe(checker, &h, &d))
+            .await
+            .unwrap_or_else(|e| ExtraResult {
+                valid: Verdict::Unknown,
+                summary: format!("the {} checker crashed: {e}", checker.name()),
+                detail: serde_json::Value::Null,
+            });
+        results.add_extra(checker.name(), x);
     }
     let run_ms = started.elapsed().as_millis() as u64;
     let facts = Facts::of(cfg, &notes, &counts, &results, interrupted);

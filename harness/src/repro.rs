@@ -116,7 +116,7 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
     if let Some(bin) = &args.node_bin {
         cfg.node_bin = bin.clone();
     } else if !cfg.node_bin.is_file() {
-        let fallback = crate::cli::default_node_bin()?;
+        let fallback = (crate::systems::by_name(&cfg.system)?.default_bin)()?;
         eprintln!(
             "repro: stored node binary {} is gone; using {}",
             cfg.node_bin.display(),

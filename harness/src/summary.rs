@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::cli::default_node_bin;
-use crate::config::{NemesisSet, RunConfig, Workload};
+use crate::config::{NemesisSet, RunConfig};
 use crate::nemesis_run::NemesisReport;
 use crate::recorder::Counts;
 
@@ -60,7 +59,7 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         opt!(
             "workload",
             p.workload.to_string(),
-            &Workload::Mixed.to_string()
+            &crate::workloads::mixed::NAME.to_string()
         );
         opt!(
             "nemesis",
@@ -74,7 +73,10 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         opt!("task-work", format!("{}ms", p.task_work_ms), "50ms");
     }
     opt!("store", cfg.store.display().to_string(), "store");
-    let default_bin = default_node_bin().ok();
+    opt!("system", cfg.system.clone(), crate::systems::DEFAULT);
+    let default_bin = crate::systems::by_name(&cfg.system)
+        .ok()
+        .and_then(|s| (s.default_bin)().ok());
     if default_bin.as_deref() != Some(cfg.node_bin.as_path()) {
         opt!("node-bin", cfg.node_bin.display().to_string(), "");
     }
@@ -150,6 +152,7 @@ mod tests {
     #[test]
     fn rerun_names_the_seed_and_only_what_differs_from_the_defaults() {
         let mut cfg = RunConfig {
+            system: crate::systems::DEFAULT.into(),
             plan: crate::plan::tests_support::opts(42),
             plan_file: None,
             store: "store".into(),

@@ -12,6 +12,7 @@
 //! `"swapped"`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use checkers::linearizable::{check_history_file, ModelKind};
 use checkers::{ExtraResult, Verdict};
@@ -20,11 +21,14 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::cluster::Reply;
-use crate::config::PlanOptions;
-use crate::plan::ClientOp;
+use super::{
+    to_completion, Call, ClientOp, Cursor, OpRunner, RunChecker, Session, Workload, WorkloadName,
+};
+use crate::cluster::{BoxFuture, Offers, Reply};
 use crate::recorder::Completion;
-use crate::workload::{to_completion, Ctx};
+
+/// Its registry name.
+pub const NAME: WorkloadName = WorkloadName("register");
 
 /// How long one set of keys is in use, in ms.
 pub const KEY_SPAN_MS: u64 = 2_000;
@@ -35,10 +39,66 @@ pub const VALUES: u64 = 5;
 /// The file in the run directory with the checker's text (counterexamples included).
 pub const TEXT_FILE: &str = "linearizable.txt";
 
+/// The register workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Register;
+
+/// The register workload's client: one linearizable register per key, holding integers
+/// (absent keys read as `None`).
+pub trait RegisterClient: Send + Sync {
+    /// Reads a register.
+    fn read<'a>(&'a self, node: &'a NodeId, key: &'a str) -> BoxFuture<'a, Reply<Option<u64>>>;
+    /// Writes a register.
+    fn write<'a>(&'a self, node: &'a NodeId, key: &'a str, value: u64) -> BoxFuture<'a, Reply<()>>;
+    /// Compare-and-set; ok carries whether it swapped.
+    fn cas<'a>(
+        &'a self,
+        node: &'a NodeId,
+        key: &'a str,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'a, Reply<bool>>;
+}
+
+/// Adds a system's register client to what it offers.
+pub fn offer(offers: Offers, client: Arc<dyn RegisterClient>) -> Offers {
+    offers.with(NAME.as_str(), client)
+}
+
+/// The register client a system offers, if it offers one.
+pub fn client(offers: &Offers) -> Option<Arc<dyn RegisterClient>> {
+    offers
+        .get::<Arc<dyn RegisterClient>>(NAME.as_str())
+        .cloned()
+}
+
+impl Workload for Register {
+    fn name(&self) -> WorkloadName {
+        NAME
+    }
+
+    fn fs(&self) -> Vec<&'static str> {
+        vec!["read", "write", "cas"]
+    }
+
+    fn plan_next(&self, cur: &mut Cursor<'_>, rng: &mut ChaCha8Rng) {
+        let op = plan_op(cur.opts.locks, cur.t, rng);
+        cur.push(op);
+    }
+
+    fn runner(&self, offers: &Offers) -> Option<Arc<dyn OpRunner>> {
+        Some(Arc::new(Runner(client(offers)?)))
+    }
+
+    fn checkers(&self) -> Vec<&'static dyn RunChecker> {
+        vec![&Linearizable]
+    }
+}
+
 /// The planned op at `t_ns` (ns into the main phase): read, write or cas, equally likely,
-/// on one of the keys of the current span.
-pub fn plan_op(opts: &PlanOptions, t_ns: u64, rng: &mut ChaCha8Rng) -> ClientOp {
-    let keys = opts.locks.max(1) as u64;
+/// on one of the `keys` keys of the current span.
+pub fn plan_op(keys: usize, t_ns: u64, rng: &mut ChaCha8Rng) -> ClientOp {
+    let keys = keys.max(1) as u64;
     let span = t_ns / (KEY_SPAN_MS * 1_000_000);
     let key = format!("k{}", span * keys + rng.gen_range(0..keys));
     match rng.gen_range(0..3) {
@@ -55,20 +115,36 @@ pub fn plan_op(opts: &PlanOptions, t_ns: u64, rng: &mut ChaCha8Rng) -> ClientOp 
     }
 }
 
+struct Runner(Arc<dyn RegisterClient>);
+
+impl OpRunner for Runner {
+    fn session(&self) -> Box<dyn Session> {
+        Box::new(Runner(self.0.clone()))
+    }
+}
+
+impl Session for Runner {
+    fn run<'a>(&'a mut self, call: Call<'a>) -> BoxFuture<'a, Option<Completion>> {
+        Box::pin(run_op(&*self.0, call))
+    }
+}
+
+/// The invoke value of a register op (`None` for an op of another workload).
+pub fn invoke_value(op: &ClientOp) -> Option<Value> {
+    Some(match op {
+        ClientOp::Read { key } => json!({ "key": key }),
+        ClientOp::Write { key, value } => json!({"key": key, "value": value}),
+        ClientOp::Cas { key, from, to } => json!({"key": key, "from": from, "to": to}),
+        _ => return None,
+    })
+}
+
 /// Records the invoke of a register op, runs it, and returns its completion.
-pub(crate) async fn run_op(ctx: &Ctx, process: u64, node: &NodeId, op: &ClientOp) -> Completion {
-    let n = Some(node.as_str());
-    let (f, value) = match op {
-        ClientOp::Read { key } => ("read", json!({ "key": key })),
-        ClientOp::Write { key, value } => ("write", json!({"key": key, "value": value})),
-        ClientOp::Cas { key, from, to } => ("cas", json!({"key": key, "from": from, "to": to})),
-        other => (other.f(), Value::Null),
-    };
-    ctx.rec.invoke(process, f, value.clone(), n);
-    let Some(client) = &ctx.register else {
-        return Completion::fail(value, "this system has no register client");
-    };
-    match op {
+async fn run_op(client: &dyn RegisterClient, call: Call<'_>) -> Option<Completion> {
+    let value = invoke_value(call.op)?;
+    call.invoke(call.op.f(), value.clone());
+    let node = call.node;
+    Some(match call.op {
         ClientOp::Read { key } => {
             let r = client.read(node, key).await;
             to_completion(&r, |v| json!({"key": key, "value": v}), &value)
@@ -86,40 +162,42 @@ pub(crate) async fn run_op(ctx: &Ctx, process: u64, node: &NodeId, op: &ClientOp
             )
         }
         other => Completion::fail(value, format!("{} is not a register op", other.f())),
-    }
+    })
 }
 
-/// Checks the history for linearizability (cas-register model, every key starting absent,
-/// i.e. `null`); writes the text with counterexamples to [`TEXT_FILE`] in `run_dir`. A
-/// history the checker cannot read is `unknown`, with the reason.
-pub async fn check_linearizable(history: &Path, run_dir: &Path) -> ExtraResult {
-    let path = history.to_path_buf();
-    let checked = tokio::task::spawn_blocking(move || {
-        check_history_file(&path, Some(ModelKind::CasRegister), &Value::Null)
-    })
-    .await;
-    let unknown = |why: String| ExtraResult {
-        valid: Verdict::Unknown,
-        summary: why,
-        detail: Value::Null,
-    };
-    match checked {
-        Ok(Ok(Some(fc))) => {
-            if let Err(e) = std::fs::write(run_dir.join(TEXT_FILE), &fc.text) {
-                tracing::warn!("writing {TEXT_FILE}: {e}");
+/// The linearizability check of a register run (cas-register model, every key starting
+/// absent, i.e. `null`); writes the text with counterexamples to [`TEXT_FILE`] in the run
+/// directory. A history the checker cannot read is `unknown`, with the reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Linearizable;
+
+impl RunChecker for Linearizable {
+    fn name(&self) -> &'static str {
+        "linearizable"
+    }
+
+    fn check(&self, history: &Path, run_dir: &Path) -> ExtraResult {
+        let unknown = |why: String| ExtraResult {
+            valid: Verdict::Unknown,
+            summary: why,
+            detail: Value::Null,
+        };
+        match check_history_file(history, Some(ModelKind::CasRegister), &Value::Null) {
+            Ok(Some(fc)) => {
+                if let Err(e) = std::fs::write(run_dir.join(TEXT_FILE), &fc.text) {
+                    tracing::warn!("writing {TEXT_FILE}: {e}");
+                }
+                fc.extra
             }
-            fc.extra
+            Ok(None) => unknown("no register operations to check".into()),
+            Err(e) => unknown(format!("cannot check: {e}")),
         }
-        Ok(Ok(None)) => unknown("no register operations to check".into()),
-        Ok(Err(e)) => unknown(format!("cannot check: {e}")),
-        Err(e) => unknown(format!("the linearizability checker crashed: {e}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Workload;
     use std::collections::BTreeSet;
 
     /// Proves a register plan has only read/write/cas, on `--locks` keys per span that rotate
@@ -127,7 +205,7 @@ mod tests {
     #[test]
     fn register_plans_rotate_few_contended_keys() {
         let mut o = crate::plan::tests_support::opts(11);
-        o.workload = Workload::Register;
+        o.workload = NAME;
         let p = crate::plan::generate(&o);
         assert_eq!(p, crate::plan::generate(&o));
         let mut fs = BTreeSet::new();
