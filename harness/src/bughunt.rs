@@ -273,6 +273,7 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
                     repro: String::new(),
                     error: Some(format!("{e:#}")),
                     interrupted: false,
+                    anomalies: Vec::new(),
                 },
             },
         );
@@ -373,24 +374,24 @@ fn classes(runs: &[&RunRecord]) -> BTreeMap<String, usize> {
     out
 }
 
-/// Seconds from the run's start to the earliest op any (non-informational) anomaly cites.
+/// Seconds from the run's start to the earliest op any anomaly cites, from the run's typed
+/// checker results and its history.
 pub fn first_anomaly_s(run_dir: &Path) -> Option<f64> {
-    let data = crate::report::load::load(run_dir).ok()?;
-    let cited: BTreeSet<u64> = crate::report::anomaly::checkers(data.results.as_ref()?)
+    let text = std::fs::read_to_string(run_dir.join(crate::store::RESULTS_JSON)).ok()?;
+    let results: checkers::Results = serde_json::from_str(&text).ok()?;
+    let cited: BTreeSet<u64> = results
+        .anomalies()
         .into_iter()
-        .flat_map(|c| {
-            c.anomalies
-                .into_iter()
-                .filter(|a| !a.informational)
-                .flat_map(|a| a.ops)
-        })
+        .flat_map(|a| a.ops)
         .collect();
-    data.ops
-        .iter()
-        .filter(|o| cited.contains(&o.index))
-        .map(|o| o.time)
-        .min()
-        .map(|ns| ns as f64 / 1e9)
+    let mut first: Option<u64> = None;
+    for op in histories::HistoryReader::open(run_dir.join(crate::store::HISTORY)).ok()? {
+        let Ok(op) = op else { break };
+        if cited.contains(&op.index) {
+            first = Some(first.map_or(op.time, |t| t.min(op.time)));
+        }
+    }
+    first.map(|ns| ns as f64 / 1e9)
 }
 
 /// The median, or None for no values.
@@ -459,14 +460,9 @@ mod tests {
     fn first_anomaly_is_the_earliest_cited_op() {
         let dir = std::env::temp_dir().join(format!("gauntlet-bughunt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let h = [
-            r#"{"index":0,"time":1000000000,"process":0,"type":"invoke","f":"acquire","value":null}"#,
-            r#"{"index":1,"time":2500000000,"process":0,"type":"ok","f":"acquire","value":null}"#,
-            r#"{"index":2,"time":3000000000,"process":1,"type":"invoke","f":"acquire","value":null}"#,
-        ];
-        std::fs::write(dir.join("history.jsonl"), h.join("\n")).unwrap();
-        std::fs::write(dir.join("results.json"), r#"{"valid":false,"locks":{"valid":false,"split_locks":[{"first":{"acquire_ok":{"index":1}},"second":{"acquire_ok":{"index":2}}}]}}"#).unwrap();
-        assert_eq!(first_anomaly_s(&dir), Some(2.5));
+        // Ops 0-3 at 0.5, 1, 1.5 and 2 s; the split lock cites them all: first at 0.5 s.
+        crate::fixtures::split_lock_run(&dir, 500);
+        assert_eq!(first_anomaly_s(&dir), Some(0.5));
         let rec = {
             let mut r = record(3, Verdict::Invalid);
             r.run_dir = Some(dir.display().to_string());
@@ -483,7 +479,7 @@ mod tests {
         );
         assert_eq!((row.runs, row.detected, row.unknown), (3, 1, 1));
         assert!((row.rate - 100.0 / 3.0).abs() < 1e-9);
-        assert_eq!(row.median_first_anomaly_s, Some(2.5));
+        assert_eq!(row.median_first_anomaly_s, Some(0.5));
         assert_eq!(row.detecting_seeds, vec![3]);
         assert_eq!(
             row.classes,

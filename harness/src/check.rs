@@ -111,7 +111,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
                 {
                     print!("{text}");
                 }
-                worst = worse(worst, exit_of(results.valid));
+                worst = worst.worse(Exit::of(results.valid));
             }
             Err(e) => errors.push(bad_input(e.to_string())),
         }
@@ -210,42 +210,4 @@ fn print(path: &Path, results: &Results, json: bool) -> anyhow::Result<()> {
         print!("{}: {}", path.display(), render_summary(results));
     }
     Ok(())
-}
-
-fn exit_of(v: Verdict) -> Exit {
-    match v {
-        Verdict::Valid => Exit::Valid,
-        Verdict::Invalid => Exit::Invalid,
-        Verdict::Unknown => Exit::Unknown,
-    }
-}
-
-/// invalid > unknown > valid.
-fn worse(a: Exit, b: Exit) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Valid => 0,
-        Exit::Unknown => 1,
-        Exit::Invalid => 2,
-        Exit::BadInput => 3,
-        Exit::Crash => 4,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_exit_order() {
-        // Proves invalid beats unknown beats valid when combining several histories.
-        assert_eq!(worse(Exit::Valid, Exit::Unknown), Exit::Unknown);
-        assert_eq!(worse(Exit::Invalid, Exit::Unknown), Exit::Invalid);
-        assert_eq!(worse(Exit::Unknown, Exit::Invalid), Exit::Invalid);
-        assert_eq!(worse(Exit::Valid, Exit::Valid), Exit::Valid);
-    }
 }

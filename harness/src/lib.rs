@@ -39,6 +39,8 @@ pub mod cluster;
 pub mod config;
 pub mod exit;
 pub mod faults;
+#[cfg(test)]
+mod fixtures;
 pub mod import;
 pub mod index;
 pub mod junit;

@@ -13,7 +13,8 @@ use crate::exit::{bad_input, Exit};
 /// What the table says when there was no run: the exit is then 2, never 0.
 pub const NOTHING_CHECKED: &str = "nothing was checked: 0 runs (exit 2, unknown)";
 
-/// The verdict of one seed's run.
+/// The verdict of one seed's run, as summary.json spells it: the checkers' verdict
+/// ([`checkers::Verdict`]), or `error` when the seed could not be run at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -27,7 +28,27 @@ pub enum Verdict {
     Error,
 }
 
+impl From<checkers::Verdict> for Verdict {
+    fn from(v: checkers::Verdict) -> Self {
+        match v {
+            checkers::Verdict::Valid => Verdict::Valid,
+            checkers::Verdict::Invalid => Verdict::Invalid,
+            checkers::Verdict::Unknown => Verdict::Unknown,
+        }
+    }
+}
+
 impl Verdict {
+    /// The checkers' verdict, when the seed ran (`None` for [`Verdict::Error`]).
+    pub fn checked(self) -> Option<checkers::Verdict> {
+        match self {
+            Verdict::Valid => Some(checkers::Verdict::Valid),
+            Verdict::Invalid => Some(checkers::Verdict::Invalid),
+            Verdict::Unknown => Some(checkers::Verdict::Unknown),
+            Verdict::Error => None,
+        }
+    }
+
     /// The lowercase name.
     pub fn name(self) -> &'static str {
         match self {
