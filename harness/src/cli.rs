@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig};
+use crate::defaults;
 use crate::exit::bad_input;
 use crate::workloads::WorkloadName;
 
@@ -24,45 +25,42 @@ pub const PLAN_FLAG_IDS: [&str; 11] = [
     "task_work",
 ];
 
-/// The default `--recovery` (the rerun command leaves it out when equal).
-pub const DEFAULT_RECOVERY: &str = "20s";
-
 /// The flags the plan depends on (shared by `run` and `plan`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanFlags {
     /// Number of nodes (n1..nN).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+    #[arg(long, default_value = defaults::NODES, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub nodes: u16,
     /// Length of the main phase: seconds (60) or with a unit (30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::TIME_LIMIT, value_name = "DURATION", value_parser = parse_duration)]
     pub time_limit: Duration,
     /// Concurrent client workers: a number, or `Kn` for K per node.
-    #[arg(long, default_value = "2n")]
+    #[arg(long, default_value = defaults::CONCURRENCY)]
     pub concurrency: String,
     /// Workload: tasks, locks, mixed or register (read/write/cas, checked for linearizability).
-    #[arg(long, default_value = "mixed")]
+    #[arg(long, default_value = defaults::WORKLOAD)]
     pub workload: WorkloadName,
     /// Faults: none, partition, kill, pause, all, or a comma list.
-    #[arg(long, default_value = "all")]
+    #[arg(long, default_value = defaults::NEMESIS)]
     pub nemesis: NemesisSet,
     /// Mean time between faults and mean length of a fault.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::NEMESIS_INTERVAL, value_name = "DURATION", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
     /// Seed of the plan (random when absent; always printed and stored).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Target client operations per second, over all workers.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value = defaults::RATE)]
     pub rate: f64,
     /// Number of distinct locks the lock workload contends on (register workload: registers
     /// in use at a time).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value = defaults::LOCKS)]
     pub locks: usize,
     /// Lease TTL a lock client asks for.
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::LEASE_TTL, value_name = "DURATION", value_parser = parse_duration)]
     pub lease_ttl: Duration,
     /// How long each task runs on its node.
-    #[arg(long, default_value = "50ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::TASK_WORK, value_name = "DURATION", value_parser = parse_duration)]
     pub task_work: Duration,
 }
 
@@ -70,10 +68,10 @@ pub struct PlanFlags {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecFlags {
     /// The system under test (docs/extending.md says how to add one).
-    #[arg(long, default_value = crate::systems::DEFAULT)]
+    #[arg(long, default_value = defaults::SYSTEM)]
     pub system: String,
     /// Store root: runs go to STORE/<workload>-<nemesis>/<time>-seed<seed>/.
-    #[arg(long, default_value = "store")]
+    #[arg(long, default_value = defaults::STORE)]
     pub store: PathBuf,
     /// The node binary (default: the system's, e.g. gauntlet-node beside the gauntlet binary).
     #[arg(long)]
@@ -82,7 +80,7 @@ pub struct ExecFlags {
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
     /// Network: namespaces (all faults) or loopback (kill and pause only).
-    #[arg(long, default_value = "namespaces")]
+    #[arg(long, default_value = defaults::NET)]
     pub net: NetMode,
     /// Partition backend: route (kernel-only, the default), iptables, or auto (iptables when
     /// installed).
@@ -91,13 +89,13 @@ pub struct ExecFlags {
     /// Longest wait after healing before the final read (ends early once all tasks are done).
     /// Longer than the system's task liveness bound (10 s for gauntlet-node) plus the time to
     /// become healthy, so a task the cluster never finishes is proven not-done.
-    #[arg(long, default_value = DEFAULT_RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
     pub recovery: Duration,
     /// How long a client waits for a response before recording the op as info.
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::OP_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
     pub op_timeout: Duration,
     /// Fewest ok client operations for a verdict (fewer: unknown).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = defaults::MIN_OK_OPS)]
     pub min_ok_ops: u64,
 }
 

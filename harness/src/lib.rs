@@ -5,6 +5,7 @@
 //! | [`exit`] | exit codes and the bad-input error marker |
 //! | [`check`] | `gauntlet check` |
 //! | [`config`] | the resolved options of a run (`test.json`) |
+//! | [`defaults`] | the one table of run defaults, read by the flags and the rerun command |
 //! | [`cli`] | the flags of `run` and `plan` and their validation |
 //! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
 //! | [`plan_cmd`] | `gauntlet plan` |
@@ -37,6 +38,7 @@ pub mod clean;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod defaults;
 pub mod exit;
 pub mod faults;
 #[cfg(test)]

@@ -241,23 +241,19 @@ impl Plan {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
-    use crate::config::NemesisSet;
 
-    /// The default options of a 30 s, 5-node run.
+    /// The default options (a 30 s, 5-node mixed run), as the flags give them.
     pub(crate) fn opts(seed: u64) -> PlanOptions {
-        PlanOptions {
-            seed,
-            nodes: 5,
-            time_limit_ms: 30_000,
-            concurrency: 10,
-            workload: crate::workloads::mixed::NAME,
-            nemesis: NemesisSet::all(),
-            nemesis_interval_ms: 5_000,
-            rate: 100.0,
-            locks: 3,
-            lease_ttl_ms: 2_000,
-            task_work_ms: 50,
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            flags: crate::cli::PlanFlags,
         }
+        <Cmd as clap::Parser>::try_parse_from(["plan"])
+            .unwrap()
+            .flags
+            .resolve(seed)
+            .unwrap()
     }
 }
 
