@@ -30,9 +30,13 @@ pub struct ReproArgs {
     /// Store root for the tries (default: the store the run is in).
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Node binary (default: the stored one if it still exists, else the one beside gauntlet).
+    /// Node binary (default: the stored one if it still exists, else the system's default).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
+    /// The system to rerun on (default: the one the stored run tested, `gauntlet-node` for a
+    /// run stored before `--system` existed).
+    #[arg(long)]
+    pub system: Option<String>,
 }
 
 /// What a run showed: its verdict and its anomaly classes.
@@ -109,6 +113,13 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
             .map(Path::to_path_buf)
             .unwrap_or_else(|| cfg.store.clone()),
     };
+    if let Some(system) = &args.system {
+        if *system != cfg.system && args.node_bin.is_none() {
+            cfg.node_bin = (crate::systems::by_name(system)?.default_bin)()?;
+        }
+        cfg.system = system.clone();
+    }
+    crate::systems::by_name(&cfg.system)?.check_workload(cfg.plan.workload)?;
     if let Some(bin) = &args.node_bin {
         cfg.node_bin = bin.clone();
     } else if !cfg.node_bin.is_file() {
@@ -263,6 +274,40 @@ mod tests {
             Signature::of_run(&dir).verdict,
             Verdict::Unknown,
             "no results: unknown"
+        );
+    }
+
+    /// Proves repro honours the stored system (a test.json from before `--system` means
+    /// gauntlet-node) and that `--system` naming an unknown system is bad input naming the
+    /// flag, before any try.
+    #[test]
+    fn the_stored_system_is_honoured_and_an_unknown_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("node");
+        std::fs::write(&bin, "").unwrap();
+        let plan = crate::plan::generate(&crate::plan::tests_support::opts(5));
+        std::fs::write(dir.path().join("plan.json"), plan.to_json()).unwrap();
+        let cfg = serde_json::json!({"config": {
+            "plan": plan.options, "plan_file": null, "store": "store", "node_bin": bin,
+            "node_args": [], "net": "namespaces", "net_backend": null, "recovery_ms": 20000,
+            "op_timeout_ms": 2000, "min_ok_ops": 10,
+        }});
+        std::fs::write(dir.path().join("test.json"), cfg.to_string()).unwrap();
+        let args = |system: Option<&str>| ReproArgs {
+            run_dir: dir.path().into(),
+            tries: 1,
+            store: None,
+            node_bin: None,
+            system: system.map(String::from),
+        };
+        let got = stored_config(dir.path(), &args(None)).unwrap();
+        assert_eq!(got.system, "gauntlet-node");
+        assert_eq!(got.node_bin, bin);
+        let e = stored_config(dir.path(), &args(Some("etcd-typo"))).unwrap_err();
+        assert_eq!(crate::exit::exit_for_error(&e), Exit::BadInput);
+        assert!(
+            format!("{e}").starts_with("--system: unknown system"),
+            "{e}"
         );
     }
 }
