@@ -54,6 +54,11 @@ const LOG_TAIL_LINES: usize = 30;
 /// Reads a run directory. Only an unreadable directory is an error: missing or malformed
 /// files become warnings, so that a half-written run still gets a report.
 pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+    load_with(dir, None)
+}
+
+/// [`load`], with the history already read (`Some(ops)`: it is not read again).
+pub fn load_with(dir: &Path, ops: Option<Vec<Op>>) -> anyhow::Result<RunData> {
     let meta = fs::metadata(dir).map_err(|e| {
         crate::exit::bad_input(format!("{}: cannot read run directory: {e}", dir.display()))
     })?;
@@ -77,7 +82,10 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
     data.dir_state = Some(state);
     data.test = read_json(&dir.join("test.json"), &mut data.warnings);
     data.results = read_json(&dir.join("results.json"), &mut data.warnings);
-    read_history(&dir.join("history.jsonl"), &mut data);
+    match ops {
+        Some(ops) => data.ops = ops,
+        None => read_history(&dir.join("history.jsonl"), &mut data),
+    }
     read_node_logs(&dir.join("nodes"), &mut data);
     read_node_files(dir, &mut data);
     Ok(data)

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkers::ExtraResult;
+use histories::Op;
 use nemesis::NodeId;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -272,21 +273,20 @@ pub struct FinalReport {
     pub problems: Vec<String>,
 }
 
-/// A checker a workload adds: it reads the stored history itself (the linearizability search
-/// needs the whole history in memory) and may write files beside it. Run by
-/// [`check_safe`], so a checker that panics gives `unknown` with the reason.
+/// A checker a workload adds to the streaming ones: it gets the whole history, read once at
+/// the end of the run (the linearizability search needs it all in memory), and may write
+/// files into the run directory. Run by [`check_safe`], so a checker that panics gives
+/// `unknown` with the reason.
 pub trait RunChecker: Send + Sync {
     /// Its key under `extra` in results.json.
     fn name(&self) -> &'static str;
-    /// Checks the history of the run in `run_dir`.
-    fn check(&self, history: &Path, run_dir: &Path) -> ExtraResult;
+    /// Checks the run's history (`ops`, in file order) of the run in `run_dir`.
+    fn check(&self, ops: &[Op], run_dir: &Path) -> ExtraResult;
 }
 
 /// Runs `checker`, turning a panic into `unknown` with the reason (Jepsen's `check-safe`).
-pub fn check_safe(checker: &dyn RunChecker, history: &Path, run_dir: &Path) -> ExtraResult {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        checker.check(history, run_dir)
-    })) {
+pub fn check_safe(checker: &dyn RunChecker, ops: &[Op], run_dir: &Path) -> ExtraResult {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checker.check(ops, run_dir))) {
         Ok(r) => r,
         Err(panic) => {
             let why = panic
@@ -331,7 +331,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "panics"
         }
-        fn check(&self, _: &Path, _: &Path) -> ExtraResult {
+        fn check(&self, _: &[Op], _: &Path) -> ExtraResult {
             panic!("index out of bounds")
         }
     }
@@ -339,7 +339,7 @@ mod tests {
     /// Proves a checker that panics yields unknown with the reason, not a crashed run.
     #[test]
     fn a_crashing_checker_is_unknown_with_the_reason() {
-        let r = check_safe(&Panics, Path::new("h"), Path::new("d"));
+        let r = check_safe(&Panics, &[], Path::new("d"));
         assert_eq!(r.valid, checkers::Verdict::Unknown);
         assert_eq!(r.summary, "the panics checker crashed: index out of bounds");
     }

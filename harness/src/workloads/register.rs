@@ -14,8 +14,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use checkers::linearizable::{check_history_file, ModelKind};
+use checkers::linearizable::{check_history_ops, ModelKind};
 use checkers::{ExtraResult, Verdict};
+use histories::Op;
 use nemesis::NodeId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -176,13 +177,21 @@ impl RunChecker for Linearizable {
         "linearizable"
     }
 
-    fn check(&self, history: &Path, run_dir: &Path) -> ExtraResult {
+    fn check(&self, ops: &[Op], run_dir: &Path) -> ExtraResult {
         let unknown = |why: String| ExtraResult {
             valid: Verdict::Unknown,
             summary: why,
             detail: Value::Null,
         };
-        match check_history_file(history, Some(ModelKind::CasRegister), &Value::Null) {
+        let steps = checkers::linearizable::LinOptions::default().max_steps_per_key;
+        let name = run_dir.join(crate::store::HISTORY).display().to_string();
+        match check_history_ops(
+            ops,
+            &name,
+            Some(ModelKind::CasRegister),
+            &Value::Null,
+            steps,
+        ) {
             Ok(Some(fc)) => {
                 if let Err(e) = std::fs::write(run_dir.join(TEXT_FILE), &fc.text) {
                     tracing::warn!("writing {TEXT_FILE}: {e}");
