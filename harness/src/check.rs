@@ -95,7 +95,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
             }
             continue;
         }
-        match check_file(path, &opts) {
+        match check_safe(path, &opts) {
             Ok(mut results) => {
                 let lin_text = match linearizable(&mut results, path, &args) {
                     Ok(text) => text,
@@ -125,6 +125,24 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
         }
         None => Ok(worst),
     }
+}
+
+/// [`check_file`], with a crash of the checkers turned into an `unknown` result saying so
+/// (Jepsen's `check-safe`): a checker bug is not the history's fault, and the other
+/// histories still get their verdicts.
+fn check_safe(path: &Path, opts: &CheckOptions) -> Result<Results, histories::HistoryError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_file(path, opts)))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let mut r = checkers::check_ops(Vec::new(), opts);
+            r.reasons.insert(0, format!("the checkers crashed: {why}"));
+            r.valid = Verdict::Unknown;
+            Ok(r)
+        })
 }
 
 /// `--init`: JSON, or else a string.
