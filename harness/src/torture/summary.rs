@@ -135,16 +135,14 @@ impl Summary {
     /// 1 if any run was invalid, else 2 if any was unknown or failed, or if there was no run
     /// at all (nothing was checked: a gate must not pass on it), else 0.
     pub fn exit(&self) -> Exit {
-        let c = self.counts();
         if self.runs.is_empty() {
-            Exit::Unknown
-        } else if c.invalid > 0 {
-            Exit::Invalid
-        } else if c.unknown + c.error > 0 {
-            Exit::Unknown
-        } else {
-            Exit::Valid
+            return Exit::Unknown;
         }
+        // The one ranking ([`Exit::worse`]); a seed that could not run counts as unknown.
+        self.runs.iter().fold(Exit::Valid, |worst, r| {
+            let v = r.verdict.checked().unwrap_or(checkers::Verdict::Unknown);
+            worst.worse(Exit::of(v))
+        })
     }
 
     /// The human table: one line per seed, then the totals.
