@@ -7,6 +7,8 @@
 //! | [`locks`] | split locks (overlapping certain holds) and fencing tokens that must grow |
 //! | [`stats`] | ok / fail / info counts per `f` |
 //! | [`compose`] | [`Results`]: every checker's result and the merged verdict |
+//! | [`anomaly`] | [`Anomaly`]: each anomaly of a [`Results`], typed, with its stable class name and op indexes |
+//! | [`linearizable`] | linearizability of register, mutex and txn histories (a Knossos/Porcupine-style search) |
 //! | [`summary`] | [`render_summary`]: the human summary |
 //! | [`synth`] | a correct model that synthesizes valid concurrent histories, with planted anomalies on demand |
 //! | `chunks` | the history read in chunks of whole lines, each parsed on its own |
@@ -38,6 +40,7 @@
 //! assert_eq!(results.tasks.unwrap().lost[0].task, "t1");
 //! ```
 
+pub mod anomaly;
 mod chunks;
 pub mod compose;
 pub mod evidence;
@@ -59,6 +62,7 @@ use histories::{HistoryError, HistoryReader, Op, OpRef, Warning};
 
 use id_table::IdHash;
 
+pub use anomaly::Anomaly;
 pub use compose::{ExtraResult, Results};
 pub use evidence::OpEvidence;
 pub use summary::render_summary;

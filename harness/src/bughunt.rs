@@ -15,12 +15,13 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::{ExecFlags, PlanFlags};
-use crate::config::{NemesisSet, Workload};
+use crate::config::NemesisSet;
 use crate::exit::{bad_input, Exit};
 use crate::torture::progress::Progress;
 use crate::torture::seeds::{SeedList, SeedRange, Shard};
 use crate::torture::summary::{RunRecord, Verdict};
 use crate::torture::{run_config, run_seeds, LoopOptions};
+use crate::workloads::{mixed, register, WorkloadName};
 
 /// A planted bug of gauntlet-node (docs/planted-bugs.md) and the run setting that reveals it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct PlantedBug {
     /// Its `--bug` name.
     pub name: &'static str,
     /// The workload whose checker sees it.
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// The nemesis (a `--nemesis` value) whose faults reveal it.
     pub nemesis: &'static str,
 }
@@ -38,29 +39,29 @@ pub struct PlantedBug {
 pub const PLANTED_BUGS: [PlantedBug; 5] = [
     PlantedBug {
         name: "ack-before-quorum",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "lock-without-quorum",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "early-lease-expiry",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     PlantedBug {
         name: "failover-skips-cas",
-        workload: Workload::Mixed,
+        workload: mixed::NAME,
         nemesis: "all",
     },
     // Only the register workload reads the KV API, and a partition leaves a minority node
     // answering reads from its stale copy.
     PlantedBug {
         name: "stale-read",
-        workload: Workload::Register,
+        workload: register::NAME,
         nemesis: "partition",
     },
 ];
@@ -96,7 +97,7 @@ pub struct Setting {
     /// The bug's name, or [`CONTROL`].
     pub bug: String,
     /// The workload of its runs.
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// The nemesis of its runs.
     pub nemesis: NemesisSet,
 }
@@ -139,7 +140,7 @@ pub fn settings(
         });
     }
     if control {
-        let mut pairs: Vec<(Workload, NemesisSet)> = Vec::new();
+        let mut pairs: Vec<(WorkloadName, NemesisSet)> = Vec::new();
         for r in &rows {
             if !pairs
                 .iter()
@@ -272,6 +273,7 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
                     repro: String::new(),
                     error: Some(format!("{e:#}")),
                     interrupted: false,
+                    anomalies: Vec::new(),
                 },
             },
         );
@@ -372,24 +374,24 @@ fn classes(runs: &[&RunRecord]) -> BTreeMap<String, usize> {
     out
 }
 
-/// Seconds from the run's start to the earliest op any (non-informational) anomaly cites.
+/// Seconds from the run's start to the earliest op any anomaly cites, from the run's typed
+/// checker results and its history.
 pub fn first_anomaly_s(run_dir: &Path) -> Option<f64> {
-    let data = crate::report::load::load(run_dir).ok()?;
-    let cited: BTreeSet<u64> = crate::report::anomaly::checkers(data.results.as_ref()?)
+    let text = std::fs::read_to_string(run_dir.join(crate::store::RESULTS_JSON)).ok()?;
+    let results: checkers::Results = serde_json::from_str(&text).ok()?;
+    let cited: BTreeSet<u64> = results
+        .anomalies()
         .into_iter()
-        .flat_map(|c| {
-            c.anomalies
-                .into_iter()
-                .filter(|a| !a.informational)
-                .flat_map(|a| a.ops)
-        })
+        .flat_map(|a| a.ops)
         .collect();
-    data.ops
-        .iter()
-        .filter(|o| cited.contains(&o.index))
-        .map(|o| o.time)
-        .min()
-        .map(|ns| ns as f64 / 1e9)
+    let mut first: Option<u64> = None;
+    for op in histories::HistoryReader::open(run_dir.join(crate::store::HISTORY)).ok()? {
+        let Ok(op) = op else { break };
+        if cited.contains(&op.index) {
+            first = Some(first.map_or(op.time, |t| t.min(op.time)));
+        }
+    }
+    first.map(|ns| ns as f64 / 1e9)
 }
 
 /// The median, or None for no values.
@@ -458,14 +460,9 @@ mod tests {
     fn first_anomaly_is_the_earliest_cited_op() {
         let dir = std::env::temp_dir().join(format!("gauntlet-bughunt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let h = [
-            r#"{"index":0,"time":1000000000,"process":0,"type":"invoke","f":"acquire","value":null}"#,
-            r#"{"index":1,"time":2500000000,"process":0,"type":"ok","f":"acquire","value":null}"#,
-            r#"{"index":2,"time":3000000000,"process":1,"type":"invoke","f":"acquire","value":null}"#,
-        ];
-        std::fs::write(dir.join("history.jsonl"), h.join("\n")).unwrap();
-        std::fs::write(dir.join("results.json"), r#"{"valid":false,"locks":{"valid":false,"split_locks":[{"first":{"acquire_ok":{"index":1}},"second":{"acquire_ok":{"index":2}}}]}}"#).unwrap();
-        assert_eq!(first_anomaly_s(&dir), Some(2.5));
+        // Ops 0-3 at 0.5, 1, 1.5 and 2 s; the split lock cites them all: first at 0.5 s.
+        crate::fixtures::split_lock_run(&dir, 500);
+        assert_eq!(first_anomaly_s(&dir), Some(0.5));
         let rec = {
             let mut r = record(3, Verdict::Invalid);
             r.run_dir = Some(dir.display().to_string());
@@ -473,7 +470,7 @@ mod tests {
         };
         let setting = Setting {
             bug: "lock-without-quorum".into(),
-            workload: Workload::Mixed,
+            workload: mixed::NAME,
             nemesis: NemesisSet::all(),
         };
         let row = row(
@@ -482,7 +479,7 @@ mod tests {
         );
         assert_eq!((row.runs, row.detected, row.unknown), (3, 1, 1));
         assert!((row.rate - 100.0 / 3.0).abs() < 1e-9);
-        assert_eq!(row.median_first_anomaly_s, Some(2.5));
+        assert_eq!(row.median_first_anomaly_s, Some(0.5));
         assert_eq!(row.detecting_seeds, vec![3]);
         assert_eq!(
             row.classes,
@@ -518,11 +515,11 @@ mod tests {
             ]
         );
         let stale = &rows[4];
-        assert_eq!(stale.workload, Workload::Register);
+        assert_eq!(stale.workload, register::NAME);
         assert_eq!(stale.nemesis.flag_value(), "partition");
         assert_eq!(
             (rows[5].workload, rows[6].workload),
-            (Workload::Mixed, Workload::Register),
+            (mixed::NAME, register::NAME),
             "a control row for each setting the bugs use"
         );
     }
@@ -537,7 +534,7 @@ mod tests {
         let rows = settings(&["stale-read".into()], &plan, given, true).unwrap();
         assert_eq!(rows.len(), 2);
         for r in &rows {
-            assert_eq!(r.workload, Workload::Locks);
+            assert_eq!(r.workload, crate::workloads::locks::NAME);
             assert_eq!(r.nemesis.flag_value(), "kill");
         }
         let only_control = settings(&["none".into()], &plan, given, true).unwrap();

@@ -95,7 +95,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
             }
             continue;
         }
-        match check_file(path, &opts) {
+        match check_safe(path, &opts) {
             Ok(mut results) => {
                 let lin_text = match linearizable(&mut results, path, &args) {
                     Ok(text) => text,
@@ -111,7 +111,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
                 {
                     print!("{text}");
                 }
-                worst = worse(worst, exit_of(results.valid));
+                worst = worst.worse(Exit::of(results.valid));
             }
             Err(e) => errors.push(bad_input(e.to_string())),
         }
@@ -125,6 +125,24 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
         }
         None => Ok(worst),
     }
+}
+
+/// [`check_file`], with a crash of the checkers turned into an `unknown` result saying so
+/// (Jepsen's `check-safe`): a checker bug is not the history's fault, and the other
+/// histories still get their verdicts.
+fn check_safe(path: &Path, opts: &CheckOptions) -> Result<Results, histories::HistoryError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_file(path, opts)))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let mut r = checkers::check_ops(Vec::new(), opts);
+            r.reasons.insert(0, format!("the checkers crashed: {why}"));
+            r.valid = Verdict::Unknown;
+            Ok(r)
+        })
 }
 
 /// `--init`: JSON, or else a string.
@@ -210,42 +228,4 @@ fn print(path: &Path, results: &Results, json: bool) -> anyhow::Result<()> {
         print!("{}: {}", path.display(), render_summary(results));
     }
     Ok(())
-}
-
-fn exit_of(v: Verdict) -> Exit {
-    match v {
-        Verdict::Valid => Exit::Valid,
-        Verdict::Invalid => Exit::Invalid,
-        Verdict::Unknown => Exit::Unknown,
-    }
-}
-
-/// invalid > unknown > valid.
-fn worse(a: Exit, b: Exit) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Valid => 0,
-        Exit::Unknown => 1,
-        Exit::Invalid => 2,
-        Exit::BadInput => 3,
-        Exit::Crash => 4,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_exit_order() {
-        // Proves invalid beats unknown beats valid when combining several histories.
-        assert_eq!(worse(Exit::Valid, Exit::Unknown), Exit::Unknown);
-        assert_eq!(worse(Exit::Invalid, Exit::Unknown), Exit::Invalid);
-        assert_eq!(worse(Exit::Unknown, Exit::Invalid), Exit::Invalid);
-        assert_eq!(worse(Exit::Valid, Exit::Valid), Exit::Valid);
-    }
 }

@@ -1,11 +1,13 @@
 //! The flags of `gauntlet run` and `gauntlet plan`, and their resolution into
 //! [`PlanOptions`] and [`RunConfig`]. Every bad value is an error naming its flag (exit 254).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig, Workload};
+use crate::config::{NemesisSet, NetMode, PlanOptions, RunConfig};
+use crate::defaults;
 use crate::exit::bad_input;
+use crate::workloads::WorkloadName;
 
 /// The ids of every [`PlanFlags`] flag: what `run --plan FILE` conflicts with (the plan
 /// file has its own options; a flag given with it would be silently ignored).
@@ -23,62 +25,62 @@ pub const PLAN_FLAG_IDS: [&str; 11] = [
     "task_work",
 ];
 
-/// The default `--recovery` (the rerun command leaves it out when equal).
-pub const DEFAULT_RECOVERY: &str = "20s";
-
 /// The flags the plan depends on (shared by `run` and `plan`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanFlags {
     /// Number of nodes (n1..nN).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+    #[arg(long, default_value = defaults::NODES, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub nodes: u16,
     /// Length of the main phase: seconds (60) or with a unit (30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::TIME_LIMIT, value_name = "DURATION", value_parser = parse_duration)]
     pub time_limit: Duration,
     /// Concurrent client workers: a number, or `Kn` for K per node.
-    #[arg(long, default_value = "2n")]
+    #[arg(long, default_value = defaults::CONCURRENCY)]
     pub concurrency: String,
     /// Workload: tasks, locks, mixed or register (read/write/cas, checked for linearizability).
-    #[arg(long, default_value = "mixed")]
-    pub workload: Workload,
+    #[arg(long, default_value = defaults::WORKLOAD)]
+    pub workload: WorkloadName,
     /// Faults: none, partition, kill, pause, all, or a comma list.
-    #[arg(long, default_value = "all")]
+    #[arg(long, default_value = defaults::NEMESIS)]
     pub nemesis: NemesisSet,
     /// Mean time between faults and mean length of a fault.
-    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::NEMESIS_INTERVAL, value_name = "DURATION", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
     /// Seed of the plan (random when absent; always printed and stored).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Target client operations per second, over all workers.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value = defaults::RATE)]
     pub rate: f64,
     /// Number of distinct locks the lock workload contends on (register workload: registers
     /// in use at a time).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value = defaults::LOCKS)]
     pub locks: usize,
     /// Lease TTL a lock client asks for.
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::LEASE_TTL, value_name = "DURATION", value_parser = parse_duration)]
     pub lease_ttl: Duration,
     /// How long each task runs on its node.
-    #[arg(long, default_value = "50ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::TASK_WORK, value_name = "DURATION", value_parser = parse_duration)]
     pub task_work: Duration,
 }
 
 /// The flags only the execution of a run depends on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecFlags {
+    /// The system under test (docs/extending.md says how to add one).
+    #[arg(long, default_value = defaults::SYSTEM)]
+    pub system: String,
     /// Store root: runs go to STORE/<workload>-<nemesis>/<time>-seed<seed>/.
-    #[arg(long, default_value = "store")]
+    #[arg(long, default_value = defaults::STORE)]
     pub store: PathBuf,
-    /// The node binary (default: gauntlet-node beside the gauntlet binary).
+    /// The node binary (default: the system's, e.g. gauntlet-node beside the gauntlet binary).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
     /// An argument passed to every node (repeatable), e.g. --node-arg=--bug=lock-without-quorum.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
     /// Network: namespaces (all faults) or loopback (kill and pause only).
-    #[arg(long, default_value = "namespaces")]
+    #[arg(long, default_value = defaults::NET)]
     pub net: NetMode,
     /// Partition backend: route (kernel-only, the default), iptables, or auto (iptables when
     /// installed).
@@ -87,13 +89,13 @@ pub struct ExecFlags {
     /// Longest wait after healing before the final read (ends early once all tasks are done).
     /// Longer than the system's task liveness bound (10 s for gauntlet-node) plus the time to
     /// become healthy, so a task the cluster never finishes is proven not-done.
-    #[arg(long, default_value = DEFAULT_RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
     pub recovery: Duration,
     /// How long a client waits for a response before recording the op as info.
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = defaults::OP_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
     pub op_timeout: Duration,
     /// Fewest ok client operations for a verdict (fewer: unknown).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = defaults::MIN_OK_OPS)]
     pub min_ok_ops: u64,
 }
 
@@ -177,15 +179,17 @@ impl ExecFlags {
         plan: PlanOptions,
         plan_file: Option<PathBuf>,
     ) -> anyhow::Result<RunConfig> {
+        let system = crate::systems::by_name(&self.system)?;
+        system.check_workload(plan.workload)?;
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
-            None => default_node_bin()?,
+            None => (system.default_bin)()?,
         };
         if !node_bin.is_file() {
             return Err(bad_input(format!(
-                "--node-bin: {} is not a file (build it with `cargo build --release -p node-bin`, \
-                 or `cargo build -p node-bin` for a debug build)",
-                node_bin.display()
+                "--node-bin: {} is not a file ({})",
+                node_bin.display(),
+                system.bin_hint
             )));
         }
         if let Some(b) = &self.net_backend {
@@ -193,6 +197,7 @@ impl ExecFlags {
                 .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
         }
         Ok(RunConfig {
+            system: system.name.to_string(),
             plan,
             plan_file,
             store: self.store.clone(),
@@ -206,21 +211,6 @@ impl ExecFlags {
             min_ok_ops: self.min_ok_ops,
         })
     }
-}
-
-/// `gauntlet-node` in the directory of the running `gauntlet` binary; failing that, on PATH.
-pub fn default_node_bin() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()
-        .map_err(|e| bad_input(format!("--node-bin: cannot find own binary: {e}")))?;
-    let beside = beside(&exe, "gauntlet-node");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    Ok(nemesis::find_in_path("gauntlet-node").unwrap_or(beside))
-}
-
-fn beside(exe: &Path, name: &str) -> PathBuf {
-    exe.parent().unwrap_or(Path::new(".")).join(name)
 }
 
 #[cfg(test)]

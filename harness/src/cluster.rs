@@ -4,18 +4,21 @@
 //! - [`Cluster`] runs the system's nodes in the sandbox: start, stop, kill, pause, resume,
 //!   restart a node, apply a fault, say when the cluster is ready, where each node logs and
 //!   where its clients connect.
-//! - [`TasksClient`] and [`LocksClient`] turn the workloads' planned ops into requests and
-//!   the responses into [`Reply`]: ok, fail (certainly did not happen) or info (unknown).
+//! - [`Offers`]: the clients of the workloads the system offers, each implementing its
+//!   workload's client trait (`workloads::tasks::TasksClient`, ...), which turns planned ops
+//!   into requests and the responses into [`Reply`]: ok, fail (certainly did not happen) or
+//!   info (unknown).
 //!
 //! `gauntlet-node` is the first implementation ([`crate::systems::gauntlet_node`]). Another
-//! system is one module implementing [`Cluster`] plus its clients, registered in
-//! [`crate::systems::open`]; the plan, the nemesis and the checkers do not change.
+//! system is one folder under `systems/` implementing [`Cluster`] plus the clients of the
+//! workloads it offers, registered in [`crate::systems::REGISTRY`]; the plan, the nemesis,
+//! the workloads and the checkers do not change.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use nemesis::{Fault, FaultGuard, NodeId};
@@ -80,14 +83,8 @@ pub trait Cluster: Send + Sync {
     }
     /// Every node's process state, for `nodes.json` (pid, exit status, restarts).
     fn node_states(&self) -> serde_json::Value;
-    /// The client of the tasks workload.
-    fn tasks_client(&self) -> Arc<dyn TasksClient>;
-    /// The client of the locks workload.
-    fn locks_client(&self) -> Arc<dyn LocksClient>;
-    /// The client of the register workload; `None` when the system has no registers.
-    fn register_client(&self) -> Option<Arc<dyn RegisterClient>> {
-        None
-    }
+    /// The clients of the workloads it offers, built on its own API.
+    fn offers(&self) -> Offers;
     /// Tears everything down (nodes and sandbox); reports the first error.
     fn teardown(self: Box<Self>) -> anyhow::Result<()>;
 }
@@ -118,52 +115,40 @@ pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The tasks workload's client. Each call is bounded by the client's op timeout.
-pub trait TasksClient: Send + Sync {
-    /// Submits a task.
-    fn submit<'a>(
-        &'a self,
-        node: &'a NodeId,
-        task: &'a str,
-        work_ms: u64,
-    ) -> BoxFuture<'a, Reply<()>>;
-    /// Reads every task: `{id: {"state": .., "runs": N}}`.
-    fn read_tasks<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Reply<serde_json::Value>>;
+/// The clients a system offers, by workload name: a typed map (as `http::Extensions` is), so
+/// the seam does not grow a method per client kind and a system without, say, a task queue
+/// simply offers no tasks client. Each workload file puts its client in and takes it out
+/// with the same type (`workloads::tasks::offer` and `workloads::tasks::client`).
+#[derive(Default)]
+pub struct Offers {
+    clients: std::collections::BTreeMap<&'static str, Box<dyn Any + Send + Sync>>,
 }
 
-/// The locks workload's client. `client` names the process (`p7`).
-pub trait LocksClient: Send + Sync {
-    /// Acquires a lock; ok carries the fencing token.
-    fn acquire<'a>(
-        &'a self,
-        node: &'a NodeId,
-        lock: &'a str,
-        client: &'a str,
-        ttl_ms: u64,
-    ) -> BoxFuture<'a, Reply<u64>>;
-    /// Releases a lock held with `token`.
-    fn release<'a>(
-        &'a self,
-        node: &'a NodeId,
-        lock: &'a str,
-        client: &'a str,
-        token: u64,
-    ) -> BoxFuture<'a, Reply<()>>;
+impl std::fmt::Debug for Offers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.clients.keys()).finish()
+    }
 }
 
-/// The register workload's client: one linearizable register per key, holding integers
-/// (absent keys read as `None`).
-pub trait RegisterClient: Send + Sync {
-    /// Reads a register.
-    fn read<'a>(&'a self, node: &'a NodeId, key: &'a str) -> BoxFuture<'a, Reply<Option<u64>>>;
-    /// Writes a register.
-    fn write<'a>(&'a self, node: &'a NodeId, key: &'a str, value: u64) -> BoxFuture<'a, Reply<()>>;
-    /// Compare-and-set; ok carries whether it swapped.
-    fn cas<'a>(
-        &'a self,
-        node: &'a NodeId,
-        key: &'a str,
-        from: u64,
-        to: u64,
-    ) -> BoxFuture<'a, Reply<bool>>;
+impl Offers {
+    /// Offers nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the client of `workload`.
+    pub fn with<C: Any + Send + Sync>(mut self, workload: &'static str, client: C) -> Self {
+        self.clients.insert(workload, Box::new(client));
+        self
+    }
+
+    /// The client of `workload`, when one of type `C` is offered.
+    pub fn get<C: Any>(&self, workload: &str) -> Option<&C> {
+        self.clients.get(workload)?.downcast_ref::<C>()
+    }
+
+    /// The workloads offered.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.clients.keys().copied()
+    }
 }

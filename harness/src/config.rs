@@ -9,45 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Which client workload runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Workload {
-    /// Submit tasks; the final read checks none was lost.
-    Tasks,
-    /// Acquire and release locks; the checker looks for split locks.
-    Locks,
-    /// Both, chosen per operation.
-    Mixed,
-    /// Read, write and compare-and-set on a few registers; checked for linearizability.
-    Register,
-}
-
-impl FromStr for Workload {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "tasks" => Ok(Workload::Tasks),
-            "locks" => Ok(Workload::Locks),
-            "mixed" => Ok(Workload::Mixed),
-            "register" => Ok(Workload::Register),
-            _ => Err(format!(
-                "unknown workload {s:?} (expected tasks, locks, mixed or register)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Workload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Workload::Tasks => "tasks",
-            Workload::Locks => "locks",
-            Workload::Mixed => "mixed",
-            Workload::Register => "register",
-        })
-    }
-}
+use crate::workloads::WorkloadName;
 
 /// One kind of fault the nemesis may inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -144,7 +106,7 @@ pub struct PlanOptions {
     /// Number of concurrent client workers. Default 2 per node.
     pub concurrency: usize,
     /// Which workload. Default mixed.
-    pub workload: Workload,
+    pub workload: WorkloadName,
     /// Which faults the nemesis may inject. Default all.
     pub nemesis: NemesisSet,
     /// Mean time between faults, and mean length of a fault, in ms. Default 5 000.
@@ -194,6 +156,10 @@ impl fmt::Display for NetMode {
 /// The whole resolved configuration of one run (written to `test.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The system under test, by its registry name (`--system`, default `gauntlet-node`;
+    /// a test.json written before the flag existed has none and means `gauntlet-node`).
+    #[serde(default = "crate::systems::default_name")]
+    pub system: String,
     /// What the plan depends on.
     pub plan: PlanOptions,
     /// A given plan file (`--plan`), when the plan is not generated from `plan`.

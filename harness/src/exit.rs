@@ -32,6 +32,38 @@ impl Exit {
             Exit::Crash => 255,
         }
     }
+
+    /// The exit of a verdict: valid 0, invalid 1, unknown 2.
+    pub fn of(v: checkers::Verdict) -> Exit {
+        match v {
+            checkers::Verdict::Valid => Exit::Valid,
+            checkers::Verdict::Invalid => Exit::Invalid,
+            checkers::Verdict::Unknown => Exit::Unknown,
+        }
+    }
+
+    /// The one ranking of outcomes, for every command that combines several (check over
+    /// histories, repro over tries, torture and bug-hunt over seeds): crash > bad input >
+    /// invalid > unknown > valid. Among verdicts it is Jepsen's merge-valid
+    /// ([`checkers::Verdict::and`]): false beats unknown beats true.
+    pub fn rank(self) -> u8 {
+        match self {
+            Exit::Valid => 0,
+            Exit::Unknown => 1,
+            Exit::Invalid => 2,
+            Exit::BadInput => 3,
+            Exit::Crash => 4,
+        }
+    }
+
+    /// The worse of two outcomes by [`Exit::rank`].
+    pub fn worse(self, other: Exit) -> Exit {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -64,5 +96,30 @@ pub fn exit_for_error(err: &anyhow::Error) -> Exit {
         Exit::BadInput
     } else {
         Exit::Crash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::Verdict;
+
+    /// Proves the one ranking agrees with the checkers' merge of verdicts on every pair, and
+    /// puts bad input and crashes above any verdict.
+    #[test]
+    fn the_ranking_is_the_verdict_merge() {
+        let all = [Verdict::Valid, Verdict::Invalid, Verdict::Unknown];
+        for a in all {
+            for b in all {
+                assert_eq!(
+                    Exit::of(a).worse(Exit::of(b)),
+                    Exit::of(a.and(b)),
+                    "{a} {b}"
+                );
+            }
+            assert_eq!(Exit::of(a).worse(Exit::BadInput), Exit::BadInput);
+            assert_eq!(Exit::BadInput.worse(Exit::of(a)), Exit::BadInput);
+        }
+        assert_eq!(Exit::BadInput.worse(Exit::Crash), Exit::Crash);
     }
 }

@@ -5,6 +5,7 @@
 //! | [`exit`] | exit codes and the bad-input error marker |
 //! | [`check`] | `gauntlet check` |
 //! | [`config`] | the resolved options of a run (`test.json`) |
+//! | [`defaults`] | the one table of run defaults, read by the flags and the rerun command |
 //! | [`cli`] | the flags of `run` and `plan` and their validation |
 //! | [`plan`] | the seeded plan: client ops and faults, a pure function of the options |
 //! | [`plan_cmd`] | `gauntlet plan` |
@@ -12,12 +13,12 @@
 //! | [`import`] | `gauntlet import --from jepsen-edn`: Jepsen EDN histories to JSONL |
 //! | [`run`] | `gauntlet run`: the lifecycle of one run, [`run::run_once`] |
 //! | [`outcome`] | the end of a run: checks, no-vacuous-pass conditions, summary, exit code |
-//! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and its clients |
-//! | [`systems`] | the systems behind the seam (`gauntlet-node`) |
-//! | [`workload`] | the client workers, the recovery wait and the final read |
+//! | [`cluster`] | the seam to the system under test: [`cluster::Cluster`] and the clients it [`cluster::Offers`] |
+//! | [`systems`] | the systems behind the seam and their registry (`--system`; `gauntlet-node`) |
+//! | [`workloads`] | the workloads as units (generator, client, final phase, checkers) and their registry (`--workload`) |
+//! | [`workers`] | the client workers: planned ops on time, Jepsen's process rule |
 //! | [`nemesis_run`] | the nemesis of a run: faults on time, recorded when they took effect |
 //! | [`recorder`] | the history writer of a run |
-//! | [`register`] | the register workload: planned read/write/cas, their client calls, the linearizability check |
 //! | [`store`] | the run directory and `store/latest` |
 //! | [`run_marker`] | `RUNNING`/`ABORTED` markers: a killed run never reads as finished |
 //! | [`summary`] | the end-of-run summary and the repro command |
@@ -37,8 +38,11 @@ pub mod clean;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod defaults;
 pub mod exit;
 pub mod faults;
+#[cfg(test)]
+mod fixtures;
 pub mod import;
 pub mod index;
 pub mod junit;
@@ -48,7 +52,6 @@ pub mod outcome;
 pub mod plan;
 pub mod plan_cmd;
 pub mod recorder;
-pub mod register;
 pub mod report;
 pub mod repro;
 pub mod run;
@@ -59,4 +62,5 @@ pub mod summary;
 pub mod systems;
 pub mod term;
 pub mod torture;
-pub mod workload;
+pub mod workers;
+pub mod workloads;

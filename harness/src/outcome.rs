@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use checkers::{CheckOptions, ExtraResult, Results, Verdict};
+use histories::{HistoryReader, Op};
 use serde_json::json;
 
 use crate::config::RunConfig;
@@ -62,27 +63,7 @@ pub(crate) async fn finish(
     interrupted: bool,
     started: Instant,
 ) -> RunOutcome {
-    let path = history.to_path_buf();
-    let checked =
-        tokio::task::spawn_blocking(move || checkers::check_file(&path, &CheckOptions::default()))
-            .await;
-    let mut results = match checked {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let mut r = checkers::check_ops(Vec::new(), &CheckOptions::default());
-            r.reasons.push(format!("history unreadable: {e}"));
-            r
-        }
-        Err(e) => {
-            let mut r = checkers::check_ops(Vec::new(), &CheckOptions::default());
-            r.reasons.push(format!("checker crashed: {e}"));
-            r
-        }
-    };
-    if cfg.plan.workload == crate::config::Workload::Register {
-        let x = crate::register::check_linearizable(history, run_dir).await;
-        results.add_extra("linearizable", x);
-    }
+    let (mut results, ops) = check_history(cfg, history, run_dir).await;
     let run_ms = started.elapsed().as_millis() as u64;
     let facts = Facts::of(cfg, &notes, &counts, &results, interrupted);
     results.add_extra("harness", harness_result(&facts, &notes, &counts, run_ms));
@@ -110,7 +91,10 @@ pub(crate) async fn finish(
         (_, true) | (Verdict::Unknown, _) => Exit::Unknown,
         (Verdict::Valid, false) => Exit::Valid,
     };
-    if let Err(e) = crate::report::render(run_dir) {
+    // A damaged history (a cut last line) is read again, tolerantly, so the page lists what
+    // was skipped.
+    let ops = ops.filter(|_| results.warnings.is_empty());
+    if let Err(e) = crate::report::render_with(run_dir, ops) {
         problems.push(format!("report.html: {e:#}"));
     }
     let repro = summary::rerun_command(cfg, run_dir);
@@ -147,6 +131,55 @@ pub(crate) async fn finish(
         interrupted,
         results,
         summary: s,
+    }
+}
+
+/// The one pass over the history at the end of a run: read once (strictly, as the checkers
+/// read), fed to the streaming checkers and to the workload's own checkers; the ops are
+/// handed on to the report. A history that cannot be read gives results with the reason
+/// (and no ops: the report then reads the file tolerantly itself).
+async fn check_history(
+    cfg: &RunConfig,
+    history: &Path,
+    run_dir: &Path,
+) -> (Results, Option<Vec<Op>>) {
+    let (path, dir) = (history.to_path_buf(), run_dir.to_path_buf());
+    let extra = cfg.plan.workload.workload().checkers();
+    let checked = tokio::task::spawn_blocking(move || {
+        let opts = CheckOptions::default();
+        let mut reader = HistoryReader::open(&path)?;
+        let mut ops = Vec::new();
+        for op in reader.by_ref() {
+            ops.push(op?);
+        }
+        let mut checker = checkers::Checker::new(&opts);
+        for op in &ops {
+            checker.observe(&op.as_ref());
+        }
+        let mut results = checker.finish(reader.warnings().to_vec());
+        for c in extra {
+            results.add_extra(c.name(), crate::workloads::check_safe(c, &ops, &dir));
+        }
+        Ok::<_, histories::HistoryError>((results, ops))
+    })
+    .await;
+    let failed = |why: String| {
+        let mut r = checkers::check_ops(Vec::new(), &CheckOptions::default());
+        r.reasons.push(why.clone());
+        for c in cfg.plan.workload.workload().checkers() {
+            let x = ExtraResult {
+                valid: Verdict::Unknown,
+                summary: format!("cannot check: {why}"),
+                detail: serde_json::Value::Null,
+            };
+            r.add_extra(c.name(), x);
+        }
+        (r, None)
+    };
+    match checked {
+        Ok(Ok((r, ops))) => (r, Some(ops)),
+        Ok(Err(e)) => failed(format!("history unreadable: {e}")),
+        Err(e) => failed(format!("checker crashed: {e}")),
     }
 }
 

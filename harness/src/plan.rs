@@ -16,9 +16,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{FaultKind, PlanOptions, Workload};
+use crate::config::{FaultKind, PlanOptions};
 use crate::exit::bad_input;
 use crate::faults::{Fault, GrudgeKind, NodeId};
+use crate::workloads::Cursor;
+pub use crate::workloads::{ClientOp, PlannedOp};
 
 mod validate;
 
@@ -55,77 +57,6 @@ pub struct WorkerPlan {
     pub node: NodeId,
     /// Ops in start-time order.
     pub ops: Vec<PlannedOp>,
-}
-
-/// One planned client operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlannedOp {
-    /// Planned start, ns since the main phase began. A worker that is late starts it at once.
-    pub at_ns: u64,
-    /// What to do.
-    #[serde(flatten)]
-    pub op: ClientOp,
-}
-
-/// The arguments of a client operation. The `f` tag is the history's `f`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "f", rename_all = "kebab-case")]
-pub enum ClientOp {
-    /// Submit a task with a unique id.
-    Submit {
-        /// Task id, unique in the plan.
-        task: String,
-        /// How long the task runs.
-        work_ms: u64,
-    },
-    /// Acquire a lock with a lease.
-    Acquire {
-        /// Lock name.
-        lock: String,
-        /// Lease TTL asked for.
-        ttl_ms: u64,
-    },
-    /// Release the lock this worker's last ok acquire of it got (skipped when that acquire
-    /// did not succeed).
-    Release {
-        /// Lock name.
-        lock: String,
-    },
-    /// Read a register (register workload).
-    Read {
-        /// Register key.
-        key: String,
-    },
-    /// Write a register.
-    Write {
-        /// Register key.
-        key: String,
-        /// The value written.
-        value: u64,
-    },
-    /// Compare-and-set a register.
-    Cas {
-        /// Register key.
-        key: String,
-        /// Expected value.
-        from: u64,
-        /// New value.
-        to: u64,
-    },
-}
-
-impl ClientOp {
-    /// The history's `f` of this op.
-    pub fn f(&self) -> &'static str {
-        match self {
-            ClientOp::Submit { .. } => "submit",
-            ClientOp::Acquire { .. } => "acquire",
-            ClientOp::Release { .. } => "release",
-            ClientOp::Read { .. } => "read",
-            ClientOp::Write { .. } => "write",
-            ClientOp::Cas { .. } => "cas",
-        }
-    }
 }
 
 /// One planned fault: applied at `at_ns`, healed at `heal_at_ns`.
@@ -175,59 +106,26 @@ pub fn generate(opts: &PlanOptions) -> Plan {
 }
 
 /// One worker's ops: arrivals with uniform gaps of mean `concurrency / rate`, so the whole
-/// cluster sees about `rate` ops/s. Integer arithmetic only, so the plan is the same everywhere.
+/// cluster sees about `rate` ops/s; what arrives is the workload's to plan
+/// ([`crate::workloads::Workload::plan_next`]). Integer arithmetic only, so the plan is the
+/// same everywhere.
 fn worker_ops(opts: &PlanOptions, w: usize, rng: &mut ChaCha8Rng) -> Vec<PlannedOp> {
-    let limit = opts.time_limit_ms * MS;
+    let workload = opts.workload.workload();
     let mean_gap = ((opts.concurrency as f64 / opts.rate) * 1e9).max(1.0) as u64;
-    let mut ops = Vec::new();
-    let mut t = rng.gen_range(0..=mean_gap);
-    let mut n = 0u64;
-    while t < limit {
-        if opts.workload == Workload::Register {
-            ops.push(PlannedOp {
-                at_ns: t,
-                op: crate::register::plan_op(opts, t, rng),
-            });
-            t += rng.gen_range(0..=2 * mean_gap);
-            continue;
-        }
-        // Mixed: even workers submit tasks, odd ones cycle locks, so lock holds do not eat
-        // the task rate and every node serves both kinds.
-        let submit = match opts.workload {
-            Workload::Tasks => true,
-            Workload::Locks | Workload::Register => false,
-            Workload::Mixed => w % 2 == 0,
-        };
-        if submit {
-            n += 1;
-            ops.push(PlannedOp {
-                at_ns: t,
-                op: ClientOp::Submit {
-                    task: format!("t{w}-{n}"),
-                    work_ms: opts.task_work_ms,
-                },
-            });
-        } else {
-            let lock = format!("l{}", rng.gen_range(0..opts.locks));
-            let ttl = opts.lease_ttl_ms;
-            // Hold for half to all of the lease, so an early expiry or a split grant overlaps.
-            let hold = rng.gen_range(ttl * MS / 2..=ttl * MS);
-            ops.push(PlannedOp {
-                at_ns: t,
-                op: ClientOp::Acquire {
-                    lock: lock.clone(),
-                    ttl_ms: ttl,
-                },
-            });
-            t = (t + hold).min(limit);
-            ops.push(PlannedOp {
-                at_ns: t,
-                op: ClientOp::Release { lock },
-            });
-        }
-        t += rng.gen_range(0..=2 * mean_gap);
+    let mut cur = Cursor {
+        opts,
+        worker: w,
+        t: rng.gen_range(0..=mean_gap),
+        limit: opts.time_limit_ms * MS,
+        seq: 0,
+        ops: Vec::new(),
+    };
+    while cur.t < cur.limit {
+        cur.seq += 1;
+        workload.plan_next(&mut cur, rng);
+        cur.t += rng.gen_range(0..=2 * mean_gap);
     }
-    ops
+    cur.ops
 }
 
 /// Faults one at a time: a quiet gap, then a fault lasting about the interval, then a gap...
@@ -343,23 +241,19 @@ impl Plan {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
-    use crate::config::NemesisSet;
 
-    /// The default options of a 30 s, 5-node run.
+    /// The default options (a 30 s, 5-node mixed run), as the flags give them.
     pub(crate) fn opts(seed: u64) -> PlanOptions {
-        PlanOptions {
-            seed,
-            nodes: 5,
-            time_limit_ms: 30_000,
-            concurrency: 10,
-            workload: Workload::Mixed,
-            nemesis: NemesisSet::all(),
-            nemesis_interval_ms: 5_000,
-            rate: 100.0,
-            locks: 3,
-            lease_ttl_ms: 2_000,
-            task_work_ms: 50,
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            flags: crate::cli::PlanFlags,
         }
+        <Cmd as clap::Parser>::try_parse_from(["plan"])
+            .unwrap()
+            .flags
+            .resolve(seed)
+            .unwrap()
     }
 }
 

@@ -45,10 +45,29 @@ struct Inner {
     lost: u64,
 }
 
+/// Where a recorder's times come from: ns since the history's time 0. The real runs use
+/// [`MonotonicClock`]; a simulated run gives its virtual time, so the same recorder (index
+/// counter, times that never go back, poisoning) serves both.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in ns since time 0.
+    fn now_ns(&self) -> u64;
+}
+
+/// The OS's monotonic clock, time 0 at construction.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock(pub Instant);
+
+impl Clock for MonotonicClock {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
 /// The shared history writer of one run. Time 0 is the start of the main phase.
 #[derive(Debug)]
 pub struct Recorder {
     start: Instant,
+    clock: Box<dyn Clock>,
     inner: Mutex<Inner>,
 }
 
@@ -93,10 +112,23 @@ impl Completion {
 }
 
 impl Recorder {
-    /// Creates `path` and starts the clock.
+    /// Creates `path` and starts the clock (the OS's monotonic one).
     pub fn create(path: &Path) -> histories::Result<Recorder> {
+        let start = Instant::now();
+        Self::with_clock(path, start, Box::new(MonotonicClock(start)))
+    }
+
+    /// Creates `path`, taking time from `clock`; `start` is the instant the nemesis's
+    /// [`Recorder::nemesis`] times are measured from (a virtual clock uses
+    /// [`Recorder::nemesis_at`] instead).
+    pub fn with_clock(
+        path: &Path,
+        start: Instant,
+        clock: Box<dyn Clock>,
+    ) -> histories::Result<Recorder> {
         Ok(Recorder {
-            start: Instant::now(),
+            start,
+            clock,
             inner: Mutex::new(Inner {
                 writer: Some(HistoryWriter::create(path)?),
                 next_index: 0,
@@ -122,9 +154,9 @@ impl Recorder {
         u64::try_from(at.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn append(&self, inner: &mut Inner, mut op: Op, at: Instant) {
+    fn append(&self, inner: &mut Inner, mut op: Op, time_ns: u64) {
         op.index = inner.next_index;
-        op.time = self.since_start(at).max(inner.last_time);
+        op.time = time_ns.max(inner.last_time);
         let Some(w) = inner.writer.as_mut() else {
             // Closed, or poisoned by an earlier failed write.
             inner.lost += 1;
@@ -158,7 +190,8 @@ impl Recorder {
             node: node.map(str::to_owned),
             error: None,
         };
-        self.append(&mut inner, op, Instant::now());
+        let now = self.clock.now_ns();
+        self.append(&mut inner, op, now);
     }
 
     /// Records a completion; call it right after the response arrived (or the wait ended).
@@ -180,11 +213,17 @@ impl Recorder {
             node: node.map(str::to_owned),
             error: c.error,
         };
-        self.append(&mut inner, op, Instant::now());
+        let now = self.clock.now_ns();
+        self.append(&mut inner, op, now);
     }
 
     /// Records a nemesis event that took effect at `at`.
     pub fn nemesis(&self, f: &str, value: Value, at: Instant) {
+        self.nemesis_at(f, value, self.since_start(at));
+    }
+
+    /// Records a nemesis event that took effect at `time_ns` (ns since time 0).
+    pub fn nemesis_at(&self, f: &str, value: Value, time_ns: u64) {
         let mut inner = self.lock();
         inner.nemesis_events += 1;
         let op = Op {
@@ -197,7 +236,7 @@ impl Recorder {
             node: None,
             error: None,
         };
-        self.append(&mut inner, op, at);
+        self.append(&mut inner, op, time_ns);
     }
 
     /// Completions so far, per `f`.
@@ -243,6 +282,38 @@ impl Recorder {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// A clock the test sets.
+    #[derive(Debug, Default)]
+    struct Manual(Arc<AtomicU64>);
+    impl Clock for Manual {
+        fn now_ns(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// Proves the recorder takes its times from the clock it is given (a simulator's virtual
+    /// time), and still never writes a time that goes back.
+    #[test]
+    fn times_come_from_the_given_clock_and_never_go_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let now = Arc::new(AtomicU64::new(5_000));
+        let r = Recorder::with_clock(&path, Instant::now(), Box::new(Manual(now.clone()))).unwrap();
+        r.invoke(0, "submit", json!({"task": "t0-1"}), None);
+        now.store(9_000, Ordering::SeqCst);
+        r.complete(0, "submit", Completion::ok(json!({"task": "t0-1"})), None);
+        r.nemesis_at("kill", json!({}), 7_000);
+        r.nemesis_at("heal", json!({}), 12_000);
+        r.close().unwrap();
+        let times: Vec<u64> = histories::HistoryReader::open(&path)
+            .unwrap()
+            .map(|o| o.unwrap().time)
+            .collect();
+        assert_eq!(times, vec![5_000, 9_000, 9_000, 12_000]);
+    }
 
     #[test]
     fn records_in_order_with_monotonic_times_and_counts() {
@@ -288,8 +359,10 @@ mod tests {
     /// kept for the verdict.
     #[test]
     fn a_failed_write_loses_every_later_op_and_says_so() {
+        let start = Instant::now();
         let r = Recorder {
-            start: Instant::now(),
+            start,
+            clock: Box::new(MonotonicClock(start)),
             inner: Mutex::new(Inner {
                 writer: Some(HistoryWriter::from_file(
                     std::fs::OpenOptions::new()

@@ -2,8 +2,9 @@
 //! configuration and its plan.json) until a try shows the same anomaly class, and says how
 //! many tries that took and where each try is stored.
 //!
-//! "The same anomaly class" is a `checker: class` pair (e.g. `locks: split-lock`) found in
-//! both the original results.json and the try's. A stored run without anomalies (unknown, say)
+//! "The same anomaly class" is a `checker: class` pair (e.g. `locks: split-lock`, the
+//! classes of [`checkers::anomaly`]) found in both the original results.json and the try's,
+//! both read as typed checker results. A stored run without anomalies (unknown, say)
 //! is reproduced by a try with the same verdict. Exit: the verdict of the reproducing try;
 //! when none reproduces, the worst verdict among the tries (so a different anomaly found on
 //! the way still exits 1).
@@ -12,11 +13,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use checkers::{Results, Verdict};
 use serde_json::Value;
 
 use crate::config::RunConfig;
 use crate::exit::{bad_input, Exit};
-use crate::torture::summary::Verdict;
 
 /// Flags of `gauntlet repro`.
 #[derive(Debug, clap::Args)]
@@ -29,9 +30,13 @@ pub struct ReproArgs {
     /// Store root for the tries (default: the store the run is in).
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Node binary (default: the stored one if it still exists, else the one beside gauntlet).
+    /// Node binary (default: the stored one if it still exists, else the system's default).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
+    /// The system to rerun on (default: the one the stored run tested, `gauntlet-node` for a
+    /// run stored before `--system` existed).
+    #[arg(long)]
+    pub system: Option<String>,
 }
 
 /// What a run showed: its verdict and its anomaly classes.
@@ -44,34 +49,29 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// Reads a run directory's results.json (missing or unreadable, or a run directory that
-    /// is not finished, such as an aborted one: unknown, no classes).
+    /// Reads a run directory's results.json as the checkers' typed results (missing,
+    /// unreadable, not results, or in a run directory that is not finished, such as an
+    /// aborted one: unknown, no classes).
     pub fn of_run(run_dir: &Path) -> Signature {
         let results = std::fs::read_to_string(run_dir.join("results.json"))
             .ok()
             .filter(|_| crate::run_marker::state(run_dir).is_finished())
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        let Some(results) = results else {
-            return Signature {
+            .and_then(|t| serde_json::from_str::<Results>(&t).ok());
+        match results {
+            Some(r) => Signature::of_results(&r),
+            None => Signature {
                 verdict: Verdict::Unknown,
                 classes: BTreeSet::new(),
-            };
-        };
-        let verdict = match results.get("valid") {
-            Some(Value::Bool(true)) => Verdict::Valid,
-            Some(Value::Bool(false)) => Verdict::Invalid,
-            _ => Verdict::Unknown,
-        };
-        let classes = crate::report::anomaly::checkers(&results)
-            .into_iter()
-            .flat_map(|c| {
-                c.anomalies
-                    .into_iter()
-                    .filter(|a| !a.informational)
-                    .map(move |a| format!("{}: {}", c.name, a.class))
-            })
-            .collect();
-        Signature { verdict, classes }
+            },
+        }
+    }
+
+    /// The verdict and anomaly classes of typed results.
+    pub fn of_results(results: &Results) -> Signature {
+        Signature {
+            verdict: results.valid,
+            classes: results.anomalies().iter().map(|a| a.signature()).collect(),
+        }
     }
 
     /// Whether `try_` shows what `self` (the original) showed.
@@ -113,10 +113,17 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
             .map(Path::to_path_buf)
             .unwrap_or_else(|| cfg.store.clone()),
     };
+    if let Some(system) = &args.system {
+        if *system != cfg.system && args.node_bin.is_none() {
+            cfg.node_bin = (crate::systems::by_name(system)?.default_bin)()?;
+        }
+        cfg.system = system.clone();
+    }
+    crate::systems::by_name(&cfg.system)?.check_workload(cfg.plan.workload)?;
     if let Some(bin) = &args.node_bin {
         cfg.node_bin = bin.clone();
     } else if !cfg.node_bin.is_file() {
-        let fallback = crate::cli::default_node_bin()?;
+        let fallback = (crate::systems::by_name(&cfg.system)?.default_bin)()?;
         eprintln!(
             "repro: stored node binary {} is gone; using {}",
             cfg.node_bin.display(),
@@ -144,7 +151,7 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
     }
     let cfg = stored_config(&run_dir, &args)?;
     let wanted = if target.classes.is_empty() {
-        format!("verdict {}", target.verdict.name())
+        format!("verdict {}", verdict_name(target.verdict))
     } else {
         target
             .classes
@@ -167,7 +174,7 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
         let sig = match &outcome.run_dir {
             Some(d) => Signature::of_run(d),
             None => Signature {
-                verdict: outcome.verdict,
+                verdict: outcome.verdict.checked().unwrap_or(Verdict::Unknown),
                 classes: BTreeSet::new(),
             },
         };
@@ -179,7 +186,7 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
         println!(
             "repro: try {i}/{}: {}{} — stored in {dir}",
             args.tries,
-            sig.verdict.name(),
+            verdict_name(sig.verdict),
             if sig.classes.is_empty() {
                 String::new()
             } else {
@@ -193,16 +200,16 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             println!("repro: try {i} failed to run: {e}");
         }
         stored.push(dir);
-        let exit = exit_of(sig.verdict);
+        let exit = Exit::of(sig.verdict);
         if outcome.interrupted {
             println!("repro: interrupted on try {i}; stopping");
-            return Ok(worse(worst, exit));
+            return Ok(worst.worse(exit));
         }
         if target.reproduced_by(&sig) {
             println!("repro: reproduced on try {i} of {}", args.tries);
             return Ok(exit);
         }
-        worst = worse(worst, exit);
+        worst = worst.worse(exit);
     }
     println!(
         "repro: not reproduced in {} tries; tries stored in:",
@@ -214,24 +221,12 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
     Ok(worst)
 }
 
-fn exit_of(v: Verdict) -> Exit {
+/// The verdict as repro prints it: `valid`, `invalid`, `unknown`.
+fn verdict_name(v: Verdict) -> &'static str {
     match v {
-        Verdict::Valid => Exit::Valid,
-        Verdict::Invalid => Exit::Invalid,
-        Verdict::Unknown | Verdict::Error => Exit::Unknown,
-    }
-}
-
-fn worse(a: Exit, b: Exit) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Valid => 0,
-        Exit::Unknown => 1,
-        _ => 2,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
+        Verdict::Valid => "valid",
+        Verdict::Invalid => "invalid",
+        Verdict::Unknown => "unknown",
     }
 }
 
@@ -263,8 +258,7 @@ mod tests {
     #[test]
     fn signature_reads_results_json() {
         let dir = std::env::temp_dir().join(format!("gauntlet-repro-sig-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("results.json"), r#"{"valid":false,"locks":{"valid":false,"anomalies":[{"kind":"split-lock","ops":[1,2]}]}}"#).unwrap();
+        crate::fixtures::split_lock_run(&dir, 1);
         assert_eq!(
             Signature::of_run(&dir),
             sig(Verdict::Invalid, &["locks: split-lock"])
@@ -283,10 +277,37 @@ mod tests {
         );
     }
 
+    /// Proves repro honours the stored system (a test.json from before `--system` means
+    /// gauntlet-node) and that `--system` naming an unknown system is bad input naming the
+    /// flag, before any try.
     #[test]
-    fn worst_exit_prefers_invalid() {
-        assert_eq!(worse(Exit::Unknown, Exit::Invalid), Exit::Invalid);
-        assert_eq!(worse(Exit::Invalid, Exit::Unknown), Exit::Invalid);
-        assert_eq!(worse(Exit::Valid, Exit::Unknown), Exit::Unknown);
+    fn the_stored_system_is_honoured_and_an_unknown_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("node");
+        std::fs::write(&bin, "").unwrap();
+        let plan = crate::plan::generate(&crate::plan::tests_support::opts(5));
+        std::fs::write(dir.path().join("plan.json"), plan.to_json()).unwrap();
+        let cfg = serde_json::json!({"config": {
+            "plan": plan.options, "plan_file": null, "store": "store", "node_bin": bin,
+            "node_args": [], "net": "namespaces", "net_backend": null, "recovery_ms": 20000,
+            "op_timeout_ms": 2000, "min_ok_ops": 10,
+        }});
+        std::fs::write(dir.path().join("test.json"), cfg.to_string()).unwrap();
+        let args = |system: Option<&str>| ReproArgs {
+            run_dir: dir.path().into(),
+            tries: 1,
+            store: None,
+            node_bin: None,
+            system: system.map(String::from),
+        };
+        let got = stored_config(dir.path(), &args(None)).unwrap();
+        assert_eq!(got.system, "gauntlet-node");
+        assert_eq!(got.node_bin, bin);
+        let e = stored_config(dir.path(), &args(Some("etcd-typo"))).unwrap_err();
+        assert_eq!(crate::exit::exit_for_error(&e), Exit::BadInput);
+        assert!(
+            format!("{e}").starts_with("--system: unknown system"),
+            "{e}"
+        );
     }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::cli::{ExecFlags, PlanFlags};
-use crate::cluster::{Cluster, NodeExit};
+use crate::cluster::{Cluster, NodeExit, Offers};
 use crate::config::{FaultKind, NetMode, RunConfig};
 use crate::exit::{bad_input, Exit};
 use crate::nemesis_run;
@@ -29,7 +29,8 @@ pub use crate::outcome::RunOutcome;
 use crate::outcome::{finish, Notes};
 use crate::plan::{self, Plan};
 use crate::recorder::Recorder;
-use crate::{store, summary, systems, workload};
+use crate::workloads::{FinalCtx, OpRunner};
+use crate::{store, summary, systems, workers};
 
 /// Flags of `gauntlet run`.
 #[derive(Debug, clap::Args)]
@@ -135,7 +136,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
 fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
     json!({
         "config": cfg,
-        "system": "gauntlet-node",
+        "system": cfg.system,
         "gauntlet_version": env!("CARGO_PKG_VERSION"),
         "repro": summary::rerun_command(cfg, run_dir),
         "argv": std::env::args().collect::<Vec<_>>(),
@@ -326,21 +327,33 @@ fn note_not_ready(notes: &mut Notes, e: NotReady) {
 }
 
 fn ctx(
-    c: &Arc<Box<dyn Cluster>>,
+    runner: &Arc<dyn OpRunner>,
     rec: &Arc<Recorder>,
     deadline: Instant,
     stop: &watch::Receiver<bool>,
     next: u64,
-) -> workload::Ctx {
-    workload::Ctx {
+) -> workers::Ctx {
+    workers::Ctx {
         rec: rec.clone(),
-        tasks: c.tasks_client(),
-        locks: c.locks_client(),
-        register: c.register_client(),
+        runner: runner.clone(),
         deadline,
         stop: stop.clone(),
         next_process: Arc::new(AtomicU64::new(next)),
     }
+}
+
+/// The workload's runner on this system; `None` (with the problem noted) when the system
+/// does not offer what the workload needs (the flags were checked against the system's
+/// list, so this is the system's list and its clients disagreeing).
+fn runner(cfg: &RunConfig, offers: &Offers, notes: &mut Notes) -> Option<Arc<dyn OpRunner>> {
+    let runner = cfg.plan.workload.workload().runner(offers);
+    if runner.is_none() {
+        notes.problems.push(format!(
+            "setup failed: the system offers no client for the {} workload (it offers: {:?})",
+            cfg.plan.workload, offers
+        ));
+    }
+    runner
 }
 
 async fn main_phase(
@@ -352,14 +365,17 @@ async fn main_phase(
     stop_flag: &Arc<AtomicBool>,
     notes: &mut Notes,
 ) {
+    let Some(runner) = runner(cfg, &c.offers(), notes) else {
+        return;
+    };
     notes.main_phase = true;
     let deadline = rec.start() + Duration::from_millis(cfg.plan.time_limit_ms);
-    let ctx = ctx(c, &rec, deadline, stop, plan.workers.len() as u64);
+    let ctx = ctx(&runner, &rec, deadline, stop, plan.workers.len() as u64);
     let progress = spawn_progress(rec.clone(), deadline);
     let workers: Vec<_> = plan
         .workers
         .iter()
-        .map(|w| tokio::spawn(workload::run_worker(w.clone(), ctx.clone())))
+        .map(|w| tokio::spawn(workers::run_worker(w.clone(), ctx.clone())))
         .collect();
     let (c2, rec2, faults, flag) = (
         c.clone(),
@@ -411,6 +427,8 @@ fn spawn_progress(rec: Arc<Recorder>, deadline: Instant) -> tokio::task::JoinHan
     })
 }
 
+/// The workload's final phase (the tasks' recovery wait and final read), after every fault
+/// was healed.
 async fn recover_and_read(
     cfg: &RunConfig,
     c: &Arc<Box<dyn Cluster>>,
@@ -418,28 +436,25 @@ async fn recover_and_read(
     stop: &watch::Receiver<bool>,
     notes: &mut Notes,
 ) {
-    if cfg.plan.workload == crate::config::Workload::Register {
-        // The linearizability check needs no final read: every read is checked.
-        notes.recovery = "none needed (register workload)".into();
+    let offers = c.offers();
+    let Some(runner) = runner(cfg, &offers, notes) else {
         return;
-    }
-    let next = 1_000_000;
-    let ctx = ctx(c, rec, Instant::now(), stop, next);
-    let nodes = c.nodes().to_vec();
-    let budget = Duration::from_millis(cfg.recovery_ms);
-    let liveness = c.task_liveness();
-    notes.recovery = workload::await_tasks_done(&ctx, &***c, &nodes, budget, liveness)
-        .await
-        .text;
-    if *stop.borrow() {
-        return;
-    }
-    notes.final_read = workload::final_read(&ctx, &nodes, 2).await.map(|n| n.0);
-    if notes.final_read.is_none() {
-        notes
-            .problems
-            .push("no node answered the final read".into());
-    }
+    };
+    let ctx = ctx(&runner, rec, Instant::now(), stop, 1_000_000);
+    let report = cfg
+        .plan
+        .workload
+        .workload()
+        .final_phase(FinalCtx {
+            ctx: &ctx,
+            cluster: &***c,
+            offers: &offers,
+            budget: Duration::from_millis(cfg.recovery_ms),
+        })
+        .await;
+    notes.recovery = report.recovery;
+    notes.final_read = report.final_read;
+    notes.problems.extend(report.problems);
 }
 
 /// SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) all stop the run the same

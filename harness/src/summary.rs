@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::cli::default_node_bin;
-use crate::config::{NemesisSet, RunConfig, Workload};
+use crate::config::{NemesisSet, RunConfig};
+use crate::defaults;
 use crate::nemesis_run::NemesisReport;
 use crate::recorder::Counts;
 
@@ -49,49 +49,56 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         opt!("plan", path.display().to_string(), "");
     } else {
         opt!("seed", p.seed.to_string(), "");
-        opt!("nodes", p.nodes.to_string(), "5");
-        opt!("time-limit", ms(p.time_limit_ms), "30s");
+        opt!("nodes", p.nodes.to_string(), defaults::NODES);
+        opt!("time-limit", ms(p.time_limit_ms), defaults::TIME_LIMIT);
         let conc = if p.concurrency == 2 * p.nodes {
             "2n".to_string()
         } else {
             p.concurrency.to_string()
         };
-        opt!("concurrency", conc, "2n");
+        opt!("concurrency", conc, defaults::CONCURRENCY);
+        opt!("workload", p.workload.to_string(), defaults::WORKLOAD);
+        let default_nemesis = defaults::NEMESIS
+            .parse::<NemesisSet>()
+            .map(|n| n.flag_value())
+            .unwrap_or_default();
+        opt!("nemesis", p.nemesis.flag_value(), &default_nemesis);
         opt!(
-            "workload",
-            p.workload.to_string(),
-            &Workload::Mixed.to_string()
+            "nemesis-interval",
+            ms(p.nemesis_interval_ms),
+            defaults::NEMESIS_INTERVAL
         );
+        opt!("rate", p.rate.to_string(), defaults::RATE);
+        opt!("locks", p.locks.to_string(), defaults::LOCKS);
+        opt!("lease-ttl", ms(p.lease_ttl_ms), defaults::LEASE_TTL);
         opt!(
-            "nemesis",
-            p.nemesis.flag_value(),
-            &NemesisSet::all().flag_value()
+            "task-work",
+            format!("{}ms", p.task_work_ms),
+            defaults::TASK_WORK
         );
-        opt!("nemesis-interval", ms(p.nemesis_interval_ms), "5s");
-        opt!("rate", p.rate.to_string(), "100");
-        opt!("locks", p.locks.to_string(), "3");
-        opt!("lease-ttl", ms(p.lease_ttl_ms), "2s");
-        opt!("task-work", format!("{}ms", p.task_work_ms), "50ms");
     }
-    opt!("store", cfg.store.display().to_string(), "store");
-    let default_bin = default_node_bin().ok();
+    opt!("store", cfg.store.display().to_string(), defaults::STORE);
+    opt!("system", cfg.system.clone(), defaults::SYSTEM);
+    let default_bin = crate::systems::by_name(&cfg.system)
+        .ok()
+        .and_then(|s| (s.default_bin)().ok());
     if default_bin.as_deref() != Some(cfg.node_bin.as_path()) {
         opt!("node-bin", cfg.node_bin.display().to_string(), "");
     }
     for na in &cfg.node_args {
         a.push(format!("--node-arg={na}"));
     }
-    opt!("net", cfg.net.to_string(), "namespaces");
+    opt!("net", cfg.net.to_string(), defaults::NET);
     if let Some(b) = &cfg.net_backend {
         a.push(format!("--net-backend={b}"));
     }
+    opt!("recovery", ms(cfg.recovery_ms), defaults::RECOVERY);
+    opt!("op-timeout", ms(cfg.op_timeout_ms), defaults::OP_TIMEOUT);
     opt!(
-        "recovery",
-        ms(cfg.recovery_ms),
-        crate::cli::DEFAULT_RECOVERY
+        "min-ok-ops",
+        cfg.min_ok_ops.to_string(),
+        defaults::MIN_OK_OPS
     );
-    opt!("op-timeout", ms(cfg.op_timeout_ms), "2s");
-    opt!("min-ok-ops", cfg.min_ok_ops.to_string(), "10");
     a
 }
 
@@ -150,6 +157,7 @@ mod tests {
     #[test]
     fn rerun_names_the_seed_and_only_what_differs_from_the_defaults() {
         let mut cfg = RunConfig {
+            system: crate::systems::DEFAULT.into(),
             plan: crate::plan::tests_support::opts(42),
             plan_file: None,
             store: "store".into(),
@@ -176,6 +184,106 @@ mod tests {
             c.contains("--plan=/s/run1/plan.json") && !c.contains("--seed"),
             "{c}"
         );
+    }
+
+    /// Proves the printed rerun command gives back the very options of the run it reruns,
+    /// for the defaults and for every option changed from its default (the command `run`,
+    /// `torture` and `bug-hunt` print and store for each run): a default changed in one place
+    /// only, or an option the command builder forgets, fails here.
+    #[test]
+    fn every_rerun_command_parses_back_to_the_same_options() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: crate::run::RunArgs,
+        }
+        let bin = tempfile::NamedTempFile::new().unwrap();
+        let bin_path = bin.path().display().to_string();
+        // The options the flags' defaults give (clap's own defaults, not a copy).
+        let base = crate::run::resolve(
+            &Cli::try_parse_from(["run", "--seed=42", "--node-bin", &bin_path])
+                .unwrap()
+                .args,
+        )
+        .unwrap();
+        type Change = Box<dyn Fn(&mut RunConfig)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("defaults", Box::new(|_| {})),
+            ("nodes", Box::new(|c| c.plan.nodes = 3)),
+            ("time-limit", Box::new(|c| c.plan.time_limit_ms = 8_500)),
+            ("concurrency", Box::new(|c| c.plan.concurrency = 7)),
+            (
+                "workload",
+                Box::new(|c| c.plan.workload = crate::workloads::register::NAME),
+            ),
+            (
+                "nemesis",
+                Box::new(|c| c.plan.nemesis = "kill,pause".parse().unwrap()),
+            ),
+            (
+                "nemesis-interval",
+                Box::new(|c| c.plan.nemesis_interval_ms = 1_500),
+            ),
+            ("rate", Box::new(|c| c.plan.rate = 250.5)),
+            ("locks", Box::new(|c| c.plan.locks = 5)),
+            ("lease-ttl", Box::new(|c| c.plan.lease_ttl_ms = 3_000)),
+            ("task-work", Box::new(|c| c.plan.task_work_ms = 1_020)),
+            ("store", Box::new(|c| c.store = "/tmp/elsewhere".into())),
+            (
+                "node-arg",
+                Box::new(|c| c.node_args = vec!["--bug=early-lease-expiry".into()]),
+            ),
+            (
+                "net-backend",
+                Box::new(|c| c.net_backend = Some("iptables".into())),
+            ),
+            ("recovery", Box::new(|c| c.recovery_ms = 7_250)),
+            ("op-timeout", Box::new(|c| c.op_timeout_ms = 3_000)),
+            ("min-ok-ops", Box::new(|c| c.min_ok_ops = 5)),
+        ];
+        for (what, change) in changes {
+            let mut cfg = base.clone();
+            change(&mut cfg);
+            let cmd = rerun_command(&cfg, Path::new("/s/run1"));
+            let words = shell_words(&cmd);
+            assert_eq!(words[..2], ["gauntlet", "run"], "{what}: {cmd}");
+            let argv = std::iter::once("run").chain(words[2..].iter().map(String::as_str));
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{what}: {cmd}: {e}"));
+            let back = crate::run::resolve(&cli.args).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+            assert_eq!(
+                serde_json::to_value(&back).unwrap(),
+                serde_json::to_value(&cfg).unwrap(),
+                "{what}: {cmd}"
+            );
+        }
+    }
+
+    /// Splits a command as [`shell_quote`] quotes its words.
+    fn shell_words(cmd: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        let mut any = false;
+        for c in cmd.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    any = true;
+                }
+                ' ' if !quoted => {
+                    if any || !cur.is_empty() {
+                        words.push(std::mem::take(&mut cur));
+                    }
+                    any = false;
+                }
+                c => cur.push(c),
+            }
+        }
+        if any || !cur.is_empty() {
+            words.push(cur);
+        }
+        words
     }
 
     #[test]

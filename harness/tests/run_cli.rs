@@ -99,6 +99,11 @@ fn assert_valid(nemesis: &str, seed: &str) {
         r.stdout().contains(&format!("--seed={seed}")),
         "no rerun line"
     );
+    // The system under test is recorded (`--system`'s default here).
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["system"], "gauntlet-node", "{test}");
+    assert_eq!(test["config"]["system"], "gauntlet-node", "{test}");
     assert_no_process_left(r.store.path());
 }
 
@@ -227,6 +232,9 @@ fn bad_flags_exit_254_naming_the_flag() {
             "--nemesis",
         ),
         (&["plan", "--workload=queues"], "--workload"),
+        (&["run", "--system=etcd-typo"], "--system"),
+        (&["torture", "--system=etcd-typo"], "--system"),
+        (&["bug-hunt", "--system=etcd-typo"], "--system"),
     ] {
         let out = Command::new(GAUNTLET)
             .args(args)

@@ -78,7 +78,9 @@ impl Visitor<'_> for ProcessVisitor {
 }
 
 /// The type of an operation: an `invoke`, then exactly one completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OpType {
     /// The client is about to perform the operation.

@@ -42,7 +42,25 @@ pub fn check_history_file_with(
     let ops: Vec<Op> = reader
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
-    let Some(model) = model.or_else(|| suggest_model(&ops)) else {
+    check_history_ops(
+        &ops,
+        &path.display().to_string(),
+        model,
+        init,
+        max_steps_per_key,
+    )
+}
+
+/// [`check_history_file_with`] on a history already read (`ops`, in file order, one a
+/// line); `name` names it in errors (`name:LINE: ...`).
+pub fn check_history_ops(
+    ops: &[Op],
+    name: &str,
+    model: Option<ModelKind>,
+    init: &Value,
+    max_steps_per_key: u64,
+) -> Result<Option<FileCheck>, String> {
+    let Some(model) = model.or_else(|| suggest_model(ops)) else {
         return Ok(None);
     };
     let opts = LinOptions {
@@ -51,7 +69,7 @@ pub fn check_history_file_with(
         max_steps_per_key,
         ..LinOptions::default()
     };
-    let results = check_ops(&ops, &opts).map_err(|e| {
+    let results = check_ops(ops, &opts).map_err(|e| {
         let line = match &e {
             // Op n is on line n + 1: the reader rejects blank lines, so every line is an op.
             LinError::BadOp { index, .. } => ops
@@ -61,8 +79,7 @@ pub fn check_history_file_with(
             LinError::TooLarge(_) => String::new(),
         };
         format!(
-            "{}{line}: {e} (checking against the {} model)",
-            path.display(),
+            "{name}{line}: {e} (checking against the {} model)",
             model.name()
         )
     })?;

@@ -42,7 +42,9 @@ use histories::{Op, OpType, Process};
 use rayon::prelude::*;
 use serde_json::Value;
 
-pub use files::{check_history_file, check_history_file_with, to_extra, FileCheck};
+pub use files::{
+    check_history_file, check_history_file_with, check_history_ops, to_extra, FileCheck,
+};
 pub use model::{Call, Model, Outcome, Parsed};
 pub use report::{render_text, Counterexample, KeyResult, LinResults, OpRef, Step, WindowOp};
 pub use svg::render_svg;

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{node_ids, ClientOp, Plan, PlannedOp, MS, PLAN_VERSION};
-use crate::config::{FaultKind, PlanOptions, Workload, MAX_DURATION_MS};
+use super::{node_ids, Plan, PlannedOp, MS, PLAN_VERSION};
+use crate::config::{FaultKind, PlanOptions};
 use crate::faults::{Fault, Grudge, NodeId};
 
 impl Plan {
@@ -67,16 +67,6 @@ impl Plan {
     }
 }
 
-/// The `f`s a workload runs, as the error names them.
-fn workload_ops(w: Workload) -> &'static [&'static str] {
-    match w {
-        Workload::Tasks => &["submit"],
-        Workload::Locks => &["acquire", "release"],
-        Workload::Mixed => &["submit", "acquire", "release"],
-        Workload::Register => &["read", "write", "cas"],
-    }
-}
-
 fn validate_ops(
     i: usize,
     ops: &[PlannedOp],
@@ -95,7 +85,7 @@ fn validate_ops(
         }
         prev = op.at_ns;
         let f = op.op.f();
-        let allowed = workload_ops(o.workload);
+        let allowed = o.workload.workload().fs();
         if !allowed.contains(&f) {
             return Err(format!(
                 "{}: {f} is not an op of the {} workload (expected {})",
@@ -104,38 +94,8 @@ fn validate_ops(
                 allowed.join(", ")
             ));
         }
-        validate_op(&op.op, tasks).map_err(|e| format!("{}: {f}: {e}", at()))?;
-    }
-    Ok(())
-}
-
-/// One op's arguments.
-fn validate_op(op: &ClientOp, tasks: &mut BTreeSet<String>) -> Result<(), String> {
-    let name = match op {
-        ClientOp::Submit { task, work_ms } => {
-            if *work_ms > MAX_DURATION_MS {
-                return Err(format!("work_ms {work_ms}; expected at most 24h"));
-            }
-            if !task.is_empty() && !tasks.insert(task.clone()) {
-                return Err(format!("task {task} submitted twice"));
-            }
-            ("task", task)
-        }
-        ClientOp::Acquire { lock, ttl_ms } => {
-            if !(1..=MAX_DURATION_MS).contains(ttl_ms) {
-                return Err(format!(
-                    "ttl_ms {ttl_ms}; expected at least 1 and at most 24h"
-                ));
-            }
-            ("lock", lock)
-        }
-        ClientOp::Release { lock } => ("lock", lock),
-        ClientOp::Read { key } | ClientOp::Write { key, .. } | ClientOp::Cas { key, .. } => {
-            ("key", key)
-        }
-    };
-    if name.1.is_empty() {
-        return Err(format!("empty {}", name.0));
+        crate::workloads::op::validate_op(&op.op, tasks)
+            .map_err(|e| format!("{}: {f}: {e}", at()))?;
     }
     Ok(())
 }
@@ -199,6 +159,7 @@ mod tests {
     use super::super::{generate, PlannedFault};
     use super::*;
     use crate::config::NemesisSet;
+    use crate::workloads::ClientOp;
 
     /// A generated plan (valid) with one edit; the error it gets.
     fn refused(edit: impl FnOnce(&mut Plan)) -> String {
@@ -266,10 +227,10 @@ mod tests {
     fn every_op_is_one_of_the_workload() {
         // Proves a submit in a register plan, a release in a tasks plan, an empty lock and a zero
         // lease are refused, naming the worker and the op.
-        let e = refused(|p| p.options.workload = Workload::Register);
+        let e = refused(|p| p.options.workload = "register".parse().unwrap());
         assert!(e.starts_with("workers[0].ops[0]: submit is not an op of the register workload (expected read, write, cas)"), "{e}");
         let e = refused(|p| {
-            p.options.workload = Workload::Tasks;
+            p.options.workload = "tasks".parse().unwrap();
             p.workers[0].ops[1].op = ClientOp::Release { lock: "l0".into() };
         });
         assert_eq!(

@@ -2,7 +2,7 @@
 //! node logs.
 //!
 //! The report reads the history tolerantly, line by line, rather than through the strict
-//! `histories` reader: the run most worth looking at is often the one whose controller died
+//! `histories` reader (into the same op model, `histories::Op`): the run most worth looking at is often the one whose controller died
 //! mid-write, and a report that refuses a torn last line would hide exactly that run. Lines
 //! that do not parse are skipped and listed as warnings on the page.
 
@@ -13,78 +13,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Who issued an operation: a client process, or the nemesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Proc {
-    /// A client process number.
-    Client(u64),
-    /// The fault injector.
-    Nemesis,
-}
+pub use histories::{Op, OpType, Process};
 
-impl std::fmt::Display for Proc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Proc::Client(n) => write!(f, "{n}"),
-            Proc::Nemesis => f.write_str("nemesis"),
-        }
-    }
-}
-
-/// The four op types of the history format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// The operation started.
-    Invoke,
-    /// It happened.
-    Ok,
-    /// It certainly did not happen.
-    Fail,
-    /// Unknown; also every nemesis event.
-    Info,
-}
-
-impl Kind {
-    fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "invoke" => Kind::Invoke,
-            "ok" => Kind::Ok,
-            "fail" => Kind::Fail,
-            "info" => Kind::Info,
-            _ => return None,
-        })
-    }
-
-    /// The lowercase name used in the history and as a CSS class.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Invoke => "invoke",
-            Kind::Ok => "ok",
-            Kind::Fail => "fail",
-            Kind::Info => "info",
-        }
-    }
-}
-
-/// One history line, as the report needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Op {
-    /// Position in the history.
-    pub index: u64,
-    /// Nanoseconds since the test started.
-    pub time: u64,
-    /// Who issued it.
-    pub process: Proc,
-    /// invoke / ok / fail / info.
-    pub kind: Kind,
-    /// The operation's function, e.g. `submit`, `acquire`, `start-partition`.
-    pub f: String,
-    /// Its value (`Null` when absent).
-    pub value: Value,
-    /// The node that served it, when known.
-    pub node: Option<String>,
-    /// Why it failed or is unknown.
-    pub error: Option<String>,
+/// The op type of a history line's `type`.
+fn parse_type(s: &str) -> Option<OpType> {
+    Some(match s {
+        "invoke" => OpType::Invoke,
+        "ok" => OpType::Ok,
+        "fail" => OpType::Fail,
+        "info" => OpType::Info,
+        _ => return None,
+    })
 }
 
 /// Everything the report shows, read from one run directory.
@@ -115,6 +54,11 @@ const LOG_TAIL_LINES: usize = 30;
 /// Reads a run directory. Only an unreadable directory is an error: missing or malformed
 /// files become warnings, so that a half-written run still gets a report.
 pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+    load_with(dir, None)
+}
+
+/// [`load`], with the history already read (`Some(ops)`: it is not read again).
+pub fn load_with(dir: &Path, ops: Option<Vec<Op>>) -> anyhow::Result<RunData> {
     let meta = fs::metadata(dir).map_err(|e| {
         crate::exit::bad_input(format!("{}: cannot read run directory: {e}", dir.display()))
     })?;
@@ -138,7 +82,10 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
     data.dir_state = Some(state);
     data.test = read_json(&dir.join("test.json"), &mut data.warnings);
     data.results = read_json(&dir.join("results.json"), &mut data.warnings);
-    read_history(&dir.join("history.jsonl"), &mut data);
+    match ops {
+        Some(ops) => data.ops = ops,
+        None => read_history(&dir.join("history.jsonl"), &mut data),
+    }
     read_node_logs(&dir.join("nodes"), &mut data);
     read_node_files(dir, &mut data);
     Ok(data)
@@ -215,14 +162,14 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
             .ok_or(format!("missing or bad \"{k}\""))
     };
     let process = match obj.get("process") {
-        Some(Value::String(s)) if s == "nemesis" => Proc::Nemesis,
-        Some(p) => Proc::Client(p.as_u64().ok_or("bad \"process\"")?),
+        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
+        Some(p) => Process::Client(p.as_u64().ok_or("bad \"process\"")?),
         None => return Err("missing \"process\"".into()),
     };
     let kind = obj
         .get("type")
         .and_then(Value::as_str)
-        .and_then(Kind::parse)
+        .and_then(parse_type)
         .ok_or("missing or bad \"type\"")?;
     let text = |k: &str| match obj.get(k) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -308,11 +255,11 @@ mod tests {
     #[test]
     fn parses_design_example_lines() {
         let op = parse_op(r#"{"index":4,"time":9950,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"n1":["n3"]}}}"#).unwrap();
-        assert_eq!(op.process, Proc::Nemesis);
-        assert_eq!(op.kind, Kind::Info);
+        assert_eq!(op.process, Process::Nemesis);
+        assert_eq!(op.kind, OpType::Info);
         assert_eq!(op.f, "start-partition");
         let op = parse_op(r#"{"index":1,"time":5400,"process":0,"type":"ok","f":"submit","value":{"task":"t0-1"},"node":"n2"}"#).unwrap();
-        assert_eq!(op.process, Proc::Client(0));
+        assert_eq!(op.process, Process::Client(0));
         assert_eq!(op.node.as_deref(), Some("n2"));
     }
 

@@ -64,7 +64,13 @@ pub fn main(args: ReportArgs) -> anyhow::Result<Exit> {
 
 /// Writes `run_dir/report.html` and returns its path.
 pub fn render(run_dir: &Path) -> anyhow::Result<PathBuf> {
-    let data = load::load(run_dir)?;
+    render_with(run_dir, None)
+}
+
+/// [`render`], with the run's history already read (`ops`, as the end of a run has it: the
+/// history is then not read again); `None` reads it from the file, tolerantly.
+pub fn render_with(run_dir: &Path, ops: Option<Vec<histories::Op>>) -> anyhow::Result<PathBuf> {
+    let data = load::load_with(run_dir, ops)?;
     let html = page::render(&data);
     let path = run_dir.join(REPORT_FILE);
     crate::store::write_atomic(&path, html.as_bytes())?;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::load::{Kind, Op, Proc};
+use super::load::{Op, OpType, Process};
 
 /// One client operation from its invoke to its completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub struct Interval {
     /// Completion time, ns (the history's end when it never completed).
     pub end: u64,
     /// ok / fail / info; `Invoke` means it never completed.
-    pub outcome: Kind,
+    pub outcome: OpType,
 }
 
 impl Interval {
@@ -114,15 +114,15 @@ pub fn build(ops: &[Op]) -> Model {
     let mut windows = WindowTracker::default();
     for op in ops {
         let p = match op.process {
-            Proc::Nemesis => {
+            Process::Nemesis => {
                 windows.observe(op);
                 model.nemesis_ops.push(op.clone());
                 continue;
             }
-            Proc::Client(p) => p,
+            Process::Client(p) => p,
         };
         procs.insert(p);
-        if op.kind == Kind::Invoke {
+        if op.kind == OpType::Invoke {
             fs.insert(op.f.clone());
             open.insert(p, model.intervals.len());
             model.intervals.push(Interval {
@@ -132,7 +132,7 @@ pub fn build(ops: &[Op]) -> Model {
                 complete_index: None,
                 start: op.time,
                 end: end_time,
-                outcome: Kind::Invoke,
+                outcome: OpType::Invoke,
             });
         } else if let Some(i) = open.remove(&p) {
             let iv = &mut model.intervals[i];
@@ -161,7 +161,7 @@ struct WindowTracker {
 
 impl WindowTracker {
     fn observe(&mut self, op: &Op) {
-        if op.kind == Kind::Invoke {
+        if op.kind == OpType::Invoke {
             return;
         }
         let f = op.f.as_str();
@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn op(index: u64, time: u64, process: Proc, kind: Kind, f: &str) -> Op {
+    fn op(index: u64, time: u64, process: Process, kind: OpType, f: &str) -> Op {
         Op {
             index,
             time,
@@ -236,18 +236,18 @@ mod tests {
     #[test]
     fn pairs_ops_per_process_and_leaves_unfinished_ones_open() {
         let ops = vec![
-            op(0, 10, Proc::Client(0), Kind::Invoke, "submit"),
-            op(1, 12, Proc::Client(1), Kind::Invoke, "acquire"),
-            op(2, 30, Proc::Client(0), Kind::Ok, "submit"),
-            op(3, 40, Proc::Client(0), Kind::Invoke, "submit"),
-            op(4, 50, Proc::Client(1), Kind::Info, "acquire"),
+            op(0, 10, Process::Client(0), OpType::Invoke, "submit"),
+            op(1, 12, Process::Client(1), OpType::Invoke, "acquire"),
+            op(2, 30, Process::Client(0), OpType::Ok, "submit"),
+            op(3, 40, Process::Client(0), OpType::Invoke, "submit"),
+            op(4, 50, Process::Client(1), OpType::Info, "acquire"),
         ];
         let m = build(&ops);
         assert_eq!(m.intervals.len(), 3);
         assert_eq!(m.intervals[0].latency(), Some(20));
-        assert_eq!(m.intervals[1].outcome, Kind::Info);
+        assert_eq!(m.intervals[1].outcome, OpType::Info);
         assert_eq!(m.intervals[1].complete_index, Some(4));
-        assert_eq!(m.intervals[2].outcome, Kind::Invoke);
+        assert_eq!(m.intervals[2].outcome, OpType::Invoke);
         assert_eq!(
             m.intervals[2].end, 50,
             "an unfinished op runs to the end of the history"
@@ -258,14 +258,14 @@ mod tests {
 
     #[test]
     fn nemesis_windows_pair_by_convention_and_close_at_the_end() {
-        let n = Proc::Nemesis;
+        let n = Process::Nemesis;
         let ops = vec![
-            op(0, 100, n, Kind::Info, "start-partition"),
-            op(1, 200, n, Kind::Info, "kill"),
-            op(2, 300, n, Kind::Info, "stop-partition"),
-            op(3, 400, n, Kind::Info, "pause"),
-            op(4, 500, n, Kind::Info, "restart"),
-            op(5, 900, Proc::Client(0), Kind::Invoke, "submit"),
+            op(0, 100, n, OpType::Info, "start-partition"),
+            op(1, 200, n, OpType::Info, "kill"),
+            op(2, 300, n, OpType::Info, "stop-partition"),
+            op(3, 400, n, OpType::Info, "pause"),
+            op(4, 500, n, OpType::Info, "restart"),
+            op(5, 900, Process::Client(0), OpType::Invoke, "submit"),
         ];
         let m = build(&ops);
         let got: Vec<_> = m

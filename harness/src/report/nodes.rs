@@ -179,15 +179,15 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::load::{Kind, Proc};
+    use crate::report::load::{OpType, Process};
     use serde_json::json;
 
     fn nem(f: &str, value: Value) -> Op {
         Op {
             index: 0,
             time: 0,
-            process: Proc::Nemesis,
-            kind: Kind::Info,
+            process: Process::Nemesis,
+            kind: OpType::Info,
             f: f.into(),
             value,
             node: None,

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::anomaly::{self, Anomaly, Checker};
-use super::load::{Kind, Op, Proc, RunData};
+use super::load::{Op, OpType, Process, RunData};
 use super::model::{self, Model};
 use super::nodes::{self, truncate};
 use super::svg::esc;
@@ -287,11 +287,11 @@ fn op_table<'a>(out: &mut String, ops: impl Iterator<Item = &'a Op>, id_prefix: 
             out,
             "<tr id=\"{id_prefix}-{}\" class=\"{}\"><td>{}</td><td>{:.6}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
             op.index,
-            op.kind.name(),
+            op.kind.as_str(),
             op.index,
             op.time as f64 / 1e9,
             op.process,
-            op.kind.name(),
+            op.kind.as_str(),
             esc(&op.f),
             esc(&truncate(&op.value.to_string(), 300)),
             esc(op.node.as_deref().unwrap_or("")),
@@ -305,10 +305,10 @@ fn counts_section(out: &mut String, model: &Model) {
     let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     for iv in &model.intervals {
         let slot = match iv.outcome {
-            Kind::Ok => 0,
-            Kind::Fail => 1,
-            Kind::Info => 2,
-            Kind::Invoke => 3,
+            OpType::Ok => 0,
+            OpType::Fail => 1,
+            OpType::Info => 2,
+            OpType::Invoke => 3,
         };
         counts.entry(iv.f.as_str()).or_default()[slot] += 1;
     }
@@ -317,7 +317,7 @@ fn counts_section(out: &mut String, model: &Model) {
         "<section id=\"counts\"><h2>Operations</h2><p>{} client ops by {} processes; {} nemesis events; {:.1} s of history.</p><table class=\"counts\"><thead><tr><th>f</th><th>ok</th><th>fail</th><th>info</th><th>never completed</th></tr></thead><tbody>",
         model.intervals.len(),
         model.processes.len(),
-        model.nemesis_ops.iter().filter(|o| o.process == Proc::Nemesis).count(),
+        model.nemesis_ops.iter().filter(|o| o.process == Process::Nemesis).count(),
         model.end_time as f64 / 1e9
     );
     for (f, c) in counts {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::load::Kind;
+use super::load::OpType;
 use super::model::Model;
 use super::svg::{esc, fmt_num, nice_step, Frame, Linear};
 
@@ -40,7 +40,7 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
         top: 24.0,
         bottom: 226.0,
     };
-    let pts: Vec<(f64, f64, Kind)> = model
+    let pts: Vec<(f64, f64, OpType)> = model
         .intervals
         .iter()
         .filter(|iv| iv.f == f)
@@ -91,7 +91,7 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
             let _ = write!(
                 out,
                 r#"<circle class="pt {}" cx="{px:.1}" cy="{py:.1}" r="1.8"/>"#,
-                kind.name()
+                kind.as_str()
             );
         }
     }
@@ -110,11 +110,17 @@ fn latency_one(out: &mut String, model: &Model, f: &str) {
 pub const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")];
 
 /// Draws p50/p95/p99 of ok latencies per time bucket (about 30 buckets) as lines.
-fn quantile_lines(out: &mut String, pts: &[(f64, f64, Kind)], t_end: f64, x: &Linear, y: &Linear) {
+fn quantile_lines(
+    out: &mut String,
+    pts: &[(f64, f64, OpType)],
+    t_end: f64,
+    x: &Linear,
+    y: &Linear,
+) {
     let bucket = nice_step((t_end / 30.0).max(0.001));
     let mut by_bucket: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for (t, ms, kind) in pts {
-        if *kind == Kind::Ok {
+        if *kind == OpType::Ok {
             by_bucket
                 .entry((t / bucket) as usize)
                 .or_default()
@@ -166,7 +172,7 @@ pub fn throughput(model: &Model) -> String {
     let t_end = model.end_time as f64 / 1e9;
     let bucket = nice_step((t_end / 50.0).max(0.001));
     let nb = (t_end / bucket).floor() as usize + 1;
-    let mut series: BTreeMap<(String, Kind), Vec<f64>> = BTreeMap::new();
+    let mut series: BTreeMap<(String, OpType), Vec<f64>> = BTreeMap::new();
     for iv in model
         .intervals
         .iter()
@@ -206,22 +212,22 @@ pub fn throughput(model: &Model) -> String {
         let _ = write!(
             out,
             r#"<polyline class="rate s{s} {}" points="{}"><title>{} {}</title></polyline>"#,
-            kind.name(),
+            kind.as_str(),
             pts.join(" "),
             esc(f),
-            kind.name()
+            kind.as_str()
         );
         let ly = frame.top + 6.0 + n as f64 * 16.0;
         let _ = write!(
             out,
             r#"<line class="rate s{s} {}" x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}"/><text class="legend" x="{:.1}" y="{:.1}">{} {}</text>"#,
-            kind.name(),
+            kind.as_str(),
             frame.right + 10.0,
             frame.right + 34.0,
             frame.right + 40.0,
             ly + 4.0,
             esc(f),
-            kind.name()
+            kind.as_str()
         );
     }
     frame.time_axis(&mut out, &x, t_end);

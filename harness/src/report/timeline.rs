@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::load::Kind;
+use super::load::OpType;
 use super::model::{Interval, Model};
 use super::svg::{esc, Frame, Linear};
 use super::Links;
@@ -27,12 +27,12 @@ fn lane_height(lanes: usize) -> f64 {
     }
 }
 
-fn severity(k: Kind) -> u8 {
+fn severity(k: OpType) -> u8 {
     match k {
-        Kind::Ok => 1,
-        Kind::Fail => 2,
-        Kind::Info => 3,
-        Kind::Invoke => 4,
+        OpType::Ok => 1,
+        OpType::Fail => 2,
+        OpType::Info => 3,
+        OpType::Invoke => 4,
     }
 }
 

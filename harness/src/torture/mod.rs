@@ -72,6 +72,8 @@ pub struct SeedResult {
     pub error: Option<String>,
     /// SIGINT/SIGTERM/SIGHUP cut the run short: the loop starts no further run.
     pub interrupted: bool,
+    /// One line per anomaly ([`anomaly_lines`] of the run's checker results).
+    pub anomalies: Vec<String>,
 }
 
 /// The loop's settings, apart from the seeds.
@@ -238,11 +240,6 @@ pub fn run_seeds(
 }
 
 fn record(seed: u64, result: SeedResult, took: Duration, keep_all: bool) -> RunRecord {
-    let anomalies = result
-        .run_dir
-        .as_deref()
-        .map(anomaly_lines)
-        .unwrap_or_default();
     let mut kept = result.run_dir.as_ref().is_some_and(|d| d.exists());
     if kept && result.verdict == Verdict::Valid && !keep_all {
         let dir = result.run_dir.as_deref().unwrap_or(Path::new(""));
@@ -258,33 +255,22 @@ fn record(seed: u64, result: SeedResult, took: Duration, keep_all: bool) -> RunR
         run_dir: result.run_dir.map(|d| d.display().to_string()),
         kept,
         repro: result.repro,
-        anomalies,
+        anomalies: result.anomalies,
         error: result.error,
     }
 }
 
-/// One line per anomaly in `run_dir/results.json`: `checker: class (ops …) detail`.
-pub fn anomaly_lines(run_dir: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("results.json")) else {
-        return Vec::new();
-    };
-    let Ok(results) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for c in crate::report::anomaly::checkers(&results) {
-        for a in c.anomalies.iter().filter(|a| !a.informational) {
+/// One line per anomaly of a run's checker results: `checker: class (ops …) detail`.
+pub fn anomaly_lines(results: &checkers::Results) -> Vec<String> {
+    results
+        .anomalies()
+        .iter()
+        .map(|a| {
             let ops: Vec<String> = a.ops.iter().map(u64::to_string).collect();
             let detail = crate::report::nodes::truncate(&a.detail.to_string(), 300);
-            out.push(format!(
-                "{}: {} (ops {}) {detail}",
-                c.name,
-                a.class,
-                ops.join(" ")
-            ));
-        }
-    }
-    out
+            format!("{} (ops {}) {detail}", a.signature(), ops.join(" "))
+        })
+        .collect()
 }
 
 /// Runs one seed with the torture flags, resolved exactly as `gauntlet run` resolves them.
@@ -297,6 +283,7 @@ fn run_seed(args: &TortureArgs, seed: u64) -> SeedResult {
             repro: format!("gauntlet run --seed {seed} (with this torture run's flags)"),
             error: Some(format!("{e:#}")),
             interrupted: false,
+            anomalies: Vec::new(),
         },
     }
 }
@@ -330,6 +317,7 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
                 repro: o.repro,
                 error,
                 interrupted: o.interrupted,
+                anomalies: anomaly_lines(&o.results),
             }
         }
         Err(e) => SeedResult {
@@ -341,6 +329,7 @@ pub fn run_config(cfg: &crate::config::RunConfig) -> SeedResult {
             ),
             error: Some(format!("{e:#}")),
             interrupted: false,
+            anomalies: Vec::new(),
         },
     }
 }
@@ -392,12 +381,9 @@ mod tests {
         move |seed| {
             let dir = root.join(format!("seed{seed}"));
             std::fs::create_dir_all(&dir).unwrap();
+            let mut anomalies = Vec::new();
             let verdict = if seed % 3 == 0 {
-                std::fs::write(
-                    dir.join("results.json"),
-                    r#"{"valid":false,"locks":{"valid":false,"split":[{"ops":[4,9]}]}}"#,
-                )
-                .unwrap();
+                anomalies = anomaly_lines(&crate::fixtures::split_lock_results());
                 Verdict::Invalid
             } else if seed % 5 == 0 {
                 Verdict::Unknown
@@ -410,6 +396,7 @@ mod tests {
                 repro: format!("gauntlet run --seed {seed}"),
                 error: None,
                 interrupted: false,
+                anomalies,
             }
         }
     }
@@ -441,9 +428,11 @@ mod tests {
                 && root.join("seed3").exists()
                 && root.join("seed5").exists()
         );
-        assert_eq!(
-            recs[2].anomalies,
-            vec![r#"locks: split (ops 4 9) {"ops":[4,9]}"#.to_string()]
+        assert_eq!(recs[2].anomalies.len(), 1, "{:?}", recs[2].anomalies);
+        assert!(
+            recs[2].anomalies[0].starts_with("locks: split-lock (ops 0 1 2 3) {"),
+            "{:?}",
+            recs[2].anomalies
         );
         let recs = run_seeds(
             7..=8,

@@ -13,7 +13,8 @@ use crate::exit::{bad_input, Exit};
 /// What the table says when there was no run: the exit is then 2, never 0.
 pub const NOTHING_CHECKED: &str = "nothing was checked: 0 runs (exit 2, unknown)";
 
-/// The verdict of one seed's run.
+/// The verdict of one seed's run, as summary.json spells it: the checkers' verdict
+/// ([`checkers::Verdict`]), or `error` when the seed could not be run at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -27,7 +28,27 @@ pub enum Verdict {
     Error,
 }
 
+impl From<checkers::Verdict> for Verdict {
+    fn from(v: checkers::Verdict) -> Self {
+        match v {
+            checkers::Verdict::Valid => Verdict::Valid,
+            checkers::Verdict::Invalid => Verdict::Invalid,
+            checkers::Verdict::Unknown => Verdict::Unknown,
+        }
+    }
+}
+
 impl Verdict {
+    /// The checkers' verdict, when the seed ran (`None` for [`Verdict::Error`]).
+    pub fn checked(self) -> Option<checkers::Verdict> {
+        match self {
+            Verdict::Valid => Some(checkers::Verdict::Valid),
+            Verdict::Invalid => Some(checkers::Verdict::Invalid),
+            Verdict::Unknown => Some(checkers::Verdict::Unknown),
+            Verdict::Error => None,
+        }
+    }
+
     /// The lowercase name.
     pub fn name(self) -> &'static str {
         match self {
@@ -114,16 +135,14 @@ impl Summary {
     /// 1 if any run was invalid, else 2 if any was unknown or failed, or if there was no run
     /// at all (nothing was checked: a gate must not pass on it), else 0.
     pub fn exit(&self) -> Exit {
-        let c = self.counts();
         if self.runs.is_empty() {
-            Exit::Unknown
-        } else if c.invalid > 0 {
-            Exit::Invalid
-        } else if c.unknown + c.error > 0 {
-            Exit::Unknown
-        } else {
-            Exit::Valid
+            return Exit::Unknown;
         }
+        // The one ranking ([`Exit::worse`]); a seed that could not run counts as unknown.
+        self.runs.iter().fold(Exit::Valid, |worst, r| {
+            let v = r.verdict.checked().unwrap_or(checkers::Verdict::Unknown);
+            worst.worse(Exit::of(v))
+        })
     }
 
     /// The human table: one line per seed, then the totals.

@@ -15,7 +15,9 @@ use nemesis::NodeId;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::cluster::{BoxFuture, LocksClient, Reply, TasksClient};
+use crate::cluster::{BoxFuture, Reply};
+use crate::workloads::locks::LocksClient;
+use crate::workloads::tasks::TasksClient;
 
 /// One HTTP client for every node; reqwest pools connections per node.
 #[derive(Debug, Clone)]

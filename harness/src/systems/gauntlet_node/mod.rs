@@ -16,10 +16,48 @@ use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cluster::{
-    log_tail, BoxFuture, Cluster, LocksClient, NodeExit, RegisterClient, Reply, TasksClient,
-};
+use crate::cluster::{log_tail, BoxFuture, Cluster, NodeExit, Offers, Reply};
+use crate::config::RunConfig;
+use crate::exit::bad_input;
+use crate::workloads::{locks, register, tasks};
 use client::NodeClient;
+
+/// The system's registry name.
+pub const NAME: &str = "gauntlet-node";
+
+/// `gauntlet-node` in the registry: tasks, locks and registers (so every workload), its
+/// binary beside `gauntlet`.
+pub const SYSTEM: crate::systems::System = crate::systems::System {
+    name: NAME,
+    clients: &[tasks::NAME, locks::NAME, register::NAME],
+    default_bin,
+    bin_hint: "build it with `cargo build --release -p node-bin`, or `cargo build -p node-bin` \
+               for a debug build",
+    open,
+};
+
+/// `gauntlet-node` in the directory of the running `gauntlet` binary; failing that, on PATH.
+pub fn default_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()
+        .map_err(|e| bad_input(format!("--node-bin: cannot find own binary: {e}")))?;
+    let beside = exe.parent().unwrap_or(Path::new(".")).join(NAME);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Ok(nemesis::find_in_path(NAME).unwrap_or(beside))
+}
+
+/// The sandbox up, the node commands ready (nothing started).
+fn open(cfg: &RunConfig, run_dir: &Path) -> anyhow::Result<Box<dyn Cluster>> {
+    let sandbox = crate::systems::sandbox(cfg)?;
+    Ok(Box::new(GauntletNode::new(
+        sandbox,
+        &cfg.node_bin,
+        &cfg.node_args,
+        run_dir,
+        Duration::from_millis(cfg.op_timeout_ms),
+    )?))
+}
 
 /// The port every node listens on (each node has its own address).
 pub const PORT: u16 = 7000;
@@ -148,7 +186,7 @@ fn state_json(s: &NodeState) -> Value {
 
 impl Cluster for GauntletNode {
     fn name(&self) -> &str {
-        "gauntlet-node"
+        NAME
     }
 
     fn nodes(&self) -> &[NodeId] {
@@ -252,16 +290,11 @@ impl Cluster for GauntletNode {
         Value::Object(out)
     }
 
-    fn tasks_client(&self) -> Arc<dyn TasksClient> {
-        self.client.clone()
-    }
-
-    fn locks_client(&self) -> Arc<dyn LocksClient> {
-        self.client.clone()
-    }
-
-    fn register_client(&self) -> Option<Arc<dyn RegisterClient>> {
-        Some(self.client.clone())
+    fn offers(&self) -> Offers {
+        let c = &self.client;
+        let offers = tasks::offer(Offers::new(), c.clone());
+        let offers = locks::offer(offers, c.clone());
+        register::offer(offers, c.clone())
     }
 
     fn teardown(self: Box<Self>) -> anyhow::Result<()> {

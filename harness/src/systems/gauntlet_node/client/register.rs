@@ -2,7 +2,7 @@
 //! `POST /kv/{key}/cas` (docs/node-api.md), with the same ok/fail/info rules as the others.
 
 use super::*;
-use crate::cluster::RegisterClient;
+use crate::workloads::register::RegisterClient;
 
 impl RegisterClient for NodeClient {
     fn read<'a>(&'a self, node: &'a NodeId, key: &'a str) -> BoxFuture<'a, Reply<Option<u64>>> {

@@ -1,0 +1,154 @@
+//! [`Anomaly`]: one anomaly of a [`Results`], typed, with a stable class name and the op
+//! indexes that prove it. Repro, torture and bug-hunt decide from these (never from
+//! results.json walked as loose JSON); docs/results-format.md lists the classes.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::compose::Results;
+use crate::evidence::OpEvidence;
+use crate::locks::Hold;
+use crate::tasks::TaskAnomaly;
+use crate::verdict::Verdict;
+
+/// The stable class names, as `checker: class` (docs/results-format.md "Anomaly classes").
+pub const CLASSES: [(&str, &str); 9] = [
+    ("tasks", LOST),
+    ("tasks", PHANTOM),
+    ("tasks", UNEXPECTED),
+    ("tasks", NOT_DONE),
+    ("tasks", UNFINISHED),
+    ("tasks", DUPLICATED),
+    ("locks", SPLIT_LOCK),
+    ("locks", TOKEN_REGRESSION),
+    ("(any extra checker)", INVALID),
+];
+
+/// An acknowledged task absent from the final read.
+pub const LOST: &str = "lost";
+/// A task whose submit failed, present in the final read.
+pub const PHANTOM: &str = "phantom";
+/// A task in the final read that was never submitted.
+pub const UNEXPECTED: &str = "unexpected";
+/// A task not done after the cluster was healthy for its liveness bound.
+pub const NOT_DONE: &str = "not-done";
+/// A task not done when the recovery wait ran out (unknown, not invalid).
+pub const UNFINISHED: &str = "unfinished";
+/// A task that ran more than once, with exactly-once asked for.
+pub const DUPLICATED: &str = "duplicated";
+/// Two certain holds of one lock that overlap.
+pub const SPLIT_LOCK: &str = "split-lock";
+/// A later grant with a smaller fencing token.
+pub const TOKEN_REGRESSION: &str = "token-regression";
+/// An extra checker (e.g. `linearizable`) said false.
+pub const INVALID: &str = "invalid";
+
+/// One anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    /// The checker that found it: `tasks`, `locks`, or an extra checker's name.
+    pub checker: String,
+    /// Its class (one of [`CLASSES`]).
+    pub class: &'static str,
+    /// History indexes of the ops that prove it.
+    pub ops: BTreeSet<u64>,
+    /// The anomaly as the checker reported it.
+    pub detail: Value,
+}
+
+impl Anomaly {
+    /// `checker: class`, the signature repro and bug-hunt compare.
+    pub fn signature(&self) -> String {
+        format!("{}: {}", self.checker, self.class)
+    }
+}
+
+fn ev(out: &mut BTreeSet<u64>, e: &OpEvidence) {
+    out.insert(e.index);
+}
+
+fn task(checker: &str, class: &'static str, a: &TaskAnomaly) -> Anomaly {
+    let mut ops = BTreeSet::new();
+    if let Some(s) = &a.submit {
+        ev(&mut ops, &s.invoke);
+        if let Some(c) = &s.completion {
+            ev(&mut ops, c);
+        }
+    }
+    Anomaly {
+        checker: checker.into(),
+        class,
+        ops,
+        detail: serde_json::to_value(a).unwrap_or(Value::Null),
+    }
+}
+
+fn hold(ops: &mut BTreeSet<u64>, h: &Hold) {
+    ev(ops, &h.acquire_invoke);
+    ev(ops, &h.acquire_ok);
+    if let Some(r) = &h.release_invoke {
+        ev(ops, r);
+    }
+}
+
+impl Results {
+    /// Every anomaly, in checker order (tasks, locks, extras by name). Notes that are not
+    /// anomalies (recovered tasks; duplicated ones unless exactly-once made them invalid)
+    /// are left out.
+    pub fn anomalies(&self) -> Vec<Anomaly> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.tasks {
+            for (class, list) in [
+                (LOST, &t.lost),
+                (PHANTOM, &t.phantom),
+                (UNEXPECTED, &t.unexpected),
+                (NOT_DONE, &t.not_done),
+                (UNFINISHED, &t.unfinished),
+            ] {
+                out.extend(list.iter().map(|a| task("tasks", class, a)));
+            }
+            if t.valid == Verdict::Invalid {
+                out.extend(t.duplicated.iter().map(|a| task("tasks", DUPLICATED, a)));
+            }
+        }
+        if let Some(l) = &self.locks {
+            for s in &l.split_locks {
+                let mut ops = BTreeSet::new();
+                hold(&mut ops, &s.first);
+                hold(&mut ops, &s.second);
+                out.push(Anomaly {
+                    checker: "locks".into(),
+                    class: SPLIT_LOCK,
+                    ops,
+                    detail: serde_json::to_value(s).unwrap_or(Value::Null),
+                });
+            }
+            for r in &l.token_regressions {
+                let mut ops = BTreeSet::new();
+                for g in [&r.earlier, &r.later] {
+                    ev(&mut ops, &g.invoke);
+                    ev(&mut ops, &g.ok);
+                }
+                out.push(Anomaly {
+                    checker: "locks".into(),
+                    class: TOKEN_REGRESSION,
+                    ops,
+                    detail: serde_json::to_value(r).unwrap_or(Value::Null),
+                });
+            }
+        }
+        for (name, x) in &self.extra {
+            if x.valid == Verdict::Invalid {
+                out.push(Anomaly {
+                    checker: name.clone(),
+                    class: INVALID,
+                    ops: BTreeSet::new(),
+                    detail: Value::String(x.summary.clone()),
+                });
+            }
+        }
+        out
+    }
+}
