@@ -75,6 +75,10 @@ pub struct Cli {
     /// Timer resolution of the core, in ms.
     #[arg(long, default_value_t = 10)]
     pub tick_ms: u64,
+    /// The run's seed: the node's RNGs (probe order, backoffs) are seeded from it, the id and
+    /// the boot generation. Without it, from a hash of the id and the generation.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Validated configuration.
@@ -87,6 +91,8 @@ pub struct NodeConfig {
     pub bugs: Bugs,
     pub timing: Timing,
     pub tick: Duration,
+    /// The run's seed (`--seed`), if given.
+    pub seed: Option<u64>,
 }
 
 impl Cli {
@@ -150,6 +156,7 @@ impl Cli {
             claim_lease: ms(self.claim_lease_ms),
             scan_period: ms(self.scan_period_ms),
             op_timeout: ms(self.op_timeout_ms),
+            ..Timing::default()
         };
         let has = |b| self.bugs.contains(&b);
         let bugs = Bugs {
@@ -167,6 +174,7 @@ impl Cli {
             bugs,
             timing,
             tick: ms(self.tick_ms),
+            seed: self.seed,
         })
     }
 }

@@ -5,12 +5,14 @@
 //! records of all jobs queued so far with one fsync (group commit) and only then releases the
 //! acceptor replies, in order (replies to this node's own proposer go back into the core). A
 //! proposer therefore only ever counts durable promises and accepts, so its requests, gossip and
-//! client replies leave at once, and the core keeps working while the disk syncs.
+//! client replies leave at once, and the core keeps working while the disk syncs. This is the
+//! durability contract of `core::node` (its module docs), which `gauntlet-sim` enforces too.
 
 use super::storage::Log;
 use super::taskview::TaskView;
 use crate::core::message::{NodeId, PeerMsg};
 use crate::core::node::{ClientCmd, ClientResp, Input, Node, Output};
+use crate::core::taskread::Entry;
 use crate::core::wal::{self, Record};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -29,7 +31,21 @@ pub enum DriverMsg {
         cmd: ClientCmd,
         reply: oneshot::Sender<ClientResp>,
     },
+    /// A member's durable task registers for a quorum read (see [`Output::FetchTasks`]).
+    Tasks {
+        read: u64,
+        from: NodeId,
+        snapshot: Option<Vec<Entry>>,
+    },
     Stop,
+}
+
+/// Where the core thread's outputs leave for: peer datagrams, and the fetches of a quorum
+/// read (carried out over HTTP by [`super::http::fetch_loop`]).
+#[derive(Debug)]
+pub struct Io {
+    pub net: UnboundedSender<(NodeId, PeerMsg)>,
+    pub fetch: UnboundedSender<(u64, NodeId)>,
 }
 
 const MAX_BATCH: usize = 4096;
@@ -50,10 +66,11 @@ pub fn run(
     view: Arc<TaskView>,
     rx: Receiver<DriverMsg>,
     core: Sender<DriverMsg>,
-    net: UnboundedSender<(NodeId, PeerMsg)>,
+    io: Io,
     start: Instant,
     tick: Duration,
 ) {
+    let Io { net, fetch } = io;
     let mut records_in_log = log.records();
     let me = node.id().clone();
     let net2 = net.clone();
@@ -90,6 +107,15 @@ pub fn run(
                     replies.insert(next_req, reply);
                     Input::Client { req: next_req, cmd }
                 }
+                DriverMsg::Tasks {
+                    read,
+                    from,
+                    snapshot,
+                } => Input::Tasks {
+                    read,
+                    from,
+                    snapshot,
+                },
                 DriverMsg::Stop => {
                     stop = true;
                     continue;
@@ -120,6 +146,9 @@ pub fn run(
                     if let Some(tx) = replies.remove(&req) {
                         let _ = tx.send(resp);
                     }
+                }
+                Output::FetchTasks { read, from } => {
+                    let _ = fetch.send((read, from));
                 }
             }
         }
