@@ -324,6 +324,10 @@ impl Sim {
             .map(|h| nemesis::NodeId::from(h.id.0.as_str()))
             .collect();
         fault.validate(&known)?;
+        // The nemesis leaves partition, kill and pause nodes to the sandbox; check them here.
+        if let Some(n) = fault.nodes().into_iter().find(|n| !known.contains(n)) {
+            return Err(SimError::UnknownNode(n.0));
+        }
         self.next_fault += 1;
         let id = self.next_fault;
         let idx = |n: &nemesis::NodeId| self.index[&NodeId::from(n.as_str())];

@@ -62,7 +62,7 @@ pub struct Completion {
 /// Errors of the simulator's API (bad input from its caller).
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("no node {0:?} in this simulation")]
+    #[error("no simulation node named {0:?}")]
     UnknownNode(String),
     #[error("bad fault: {0}")]
     BadFault(#[from] nemesis::Error),
