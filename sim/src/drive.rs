@@ -154,6 +154,27 @@ impl Recorder {
 
 /// Runs the workload with faults on `seed` and checks the history.
 pub fn run(opts: &DriveOpts, seed: u64) -> DriveOutcome {
+    let s = simulate(opts, seed);
+    let results = checkers::check_ops(s.history.iter().cloned(), &CheckOptions::default());
+    DriveOutcome {
+        seed,
+        history: s.history,
+        results,
+        trace: s.trace,
+        virtual_ns: s.virtual_ns,
+    }
+}
+
+/// What a simulation produced, before any check.
+#[derive(Debug)]
+pub struct Simulated {
+    pub history: Vec<Op>,
+    pub trace: crate::trace::Trace,
+    pub virtual_ns: u64,
+}
+
+/// Runs the workload with faults on `seed`: the history, not checked.
+pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
     let mut sim = Sim::new(opts.sim.clone(), seed).expect("the options name at least one node");
     let mut rng = ChaCha8Rng::seed_from_u64(crate::mix(seed, 10));
     let mut nem_rng = ChaCha8Rng::seed_from_u64(crate::mix(seed, 11));
@@ -367,11 +388,8 @@ pub fn run(opts: &DriveOpts, seed: u64) -> DriveOutcome {
             break;
         }
     }
-    let results = checkers::check_ops(rec.ops.clone(), &CheckOptions::default());
-    DriveOutcome {
-        seed,
+    Simulated {
         history: rec.ops,
-        results,
         trace: sim.trace().clone(),
         virtual_ns: sim.now(),
     }
