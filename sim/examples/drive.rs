@@ -1,6 +1,7 @@
 //! Runs the end-to-end driver on a range of seeds and prints each verdict, the wall time and
 //! the simulated time: `cargo run --release -p gauntlet-sim --example drive -- [FIRST [COUNT [BUG]]]`
-//! (BUG: ack-before-quorum, lock-without-quorum, early-lease-expiry, failover-skips-cas).
+//! (BUG: ack-before-quorum, lock-without-quorum, early-lease-expiry, failover-skips-cas, or
+//! stale-read, which runs the register workload; `register`: the register workload, no bug).
 
 use sim::drive::{run, DriveOpts};
 use std::time::Instant;
@@ -20,6 +21,11 @@ fn main() {
         Some("lock-without-quorum") => opts.sim.bugs.lock_without_quorum = true,
         Some("early-lease-expiry") => opts.sim.bugs.early_lease_expiry = true,
         Some("failover-skips-cas") => opts.sim.bugs.failover_skips_cas = true,
+        Some("stale-read") => {
+            opts.sim.bugs.stale_read = true;
+            opts.workload = sim::drive::Workload::Register;
+        }
+        Some("register") => opts.workload = sim::drive::Workload::Register,
         Some(other) => panic!("unknown bug {other}"),
     }
     let mut invalid = 0;

@@ -9,9 +9,11 @@
 //! Everything is a function of the seed and the options.
 
 use crate::{Completion, FaultId, Outcome, Sim, SimConfig};
+use checkers::linearizable::{to_extra, LinOptions, ModelKind};
 use checkers::{CheckOptions, Results};
 use histories::{Op, OpType, Process};
 use nemesis::{Fault, GrudgeKind, Link, NodeId};
+use node_bin::core::kv::{KvOp, KvOutcome};
 use node_bin::core::node::{ClientCmd, ClientResp};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -49,10 +51,26 @@ impl FaultKind {
     ];
 }
 
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Submits and lock acquire/hold/release, half and half; then the recovery wait and the
+    /// final read of every task.
+    Mixed,
+    /// Read, write and compare-and-set on a few KV registers at a time (keys rotate every
+    /// [`KEY_SPAN_MS`], values in 0..5, as the harness's register workload), checked for
+    /// linearizability (cas-register model).
+    Register,
+}
+
+/// How long one set of register keys is in use (the harness's `register::KEY_SPAN_MS`).
+pub const KEY_SPAN_MS: u64 = 2_000;
+
 /// Options of one driven run.
 #[derive(Debug, Clone)]
 pub struct DriveOpts {
     pub sim: SimConfig,
+    pub workload: Workload,
     /// Workload and faults last this long (virtual time).
     pub duration: Duration,
     /// Concurrent clients.
@@ -79,6 +97,7 @@ impl Default for DriveOpts {
     fn default() -> Self {
         DriveOpts {
             sim: SimConfig::default(),
+            workload: Workload::Mixed,
             duration: Duration::from_secs(30),
             workers: 10,
             rate: 100.0,
@@ -117,6 +136,7 @@ impl DriveOutcome {
 }
 
 enum Doing {
+    Register,
     Submit,
     Acquire { lock: String },
     Release,
@@ -155,7 +175,25 @@ impl Recorder {
 /// Runs the workload with faults on `seed` and checks the history.
 pub fn run(opts: &DriveOpts, seed: u64) -> DriveOutcome {
     let s = simulate(opts, seed);
-    let results = checkers::check_ops(s.history.iter().cloned(), &CheckOptions::default());
+    let mut results = checkers::check_ops(s.history.iter().cloned(), &CheckOptions::default());
+    if opts.workload == Workload::Register {
+        // A step budget, not a wall-clock deadline, bounds the search: the verdict must be a
+        // function of the history alone.
+        let lin = LinOptions {
+            model: ModelKind::CasRegister,
+            timeout: None,
+            ..LinOptions::default()
+        };
+        let extra = match checkers::linearizable::check_ops(&s.history, &lin) {
+            Ok(r) => to_extra(&r),
+            Err(e) => checkers::ExtraResult {
+                valid: checkers::Verdict::Unknown,
+                summary: format!("the history does not fit the model: {e}"),
+                detail: Value::Null,
+            },
+        };
+        results.add_extra("linearizable", extra);
+    }
     DriveOutcome {
         seed,
         history: s.history,
@@ -249,6 +287,28 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
                     wk.holding = Some(h);
                     continue;
                 }
+                None if opts.workload == Workload::Register => {
+                    let keys = opts.locks.max(1) as u64;
+                    let span = t / (KEY_SPAN_MS * MS);
+                    let key = format!("k{}", span * keys + rng.gen_range(0..keys));
+                    let (f, value, op) = match rng.gen_range(0..3) {
+                        0 => ("read", json!({ "key": key }), KvOp::Read),
+                        1 => {
+                            let v = rng.gen_range(0..5u64);
+                            let op = KvOp::Write { value: json!(v) };
+                            ("write", json!({"key": key, "value": v}), op)
+                        }
+                        _ => {
+                            let (from, to) = (rng.gen_range(0..5u64), rng.gen_range(0..5u64));
+                            let op = KvOp::Cas {
+                                from: json!(from),
+                                to: json!(to),
+                            };
+                            ("cas", json!({"key": key, "from": from, "to": to}), op)
+                        }
+                    };
+                    (f, value, ClientCmd::Kv { key, op }, Doing::Register)
+                }
                 None if rng.gen_bool(0.5) => {
                     wk.submitted += 1;
                     let id = format!("t{w}-{}", wk.submitted);
@@ -308,6 +368,13 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             &mut rng,
             0,
         );
+    }
+    if opts.workload == Workload::Register {
+        return Simulated {
+            history: rec.ops,
+            trace: sim.trace().clone(),
+            virtual_ns: sim.now(),
+        };
     }
     let budget_end = healed_at + opts.recovery_budget.as_nanos() as u64;
     let read_timeout = opts.sim.timing.read_timeout + Duration::from_secs(1);
@@ -420,6 +487,15 @@ fn complete(
                 wk.holding = Some((lock.clone(), *token, c.completed + hold));
                 let mut v = value;
                 v["token"] = json!(token);
+                (OpType::Ok, v, None)
+            }
+            (Outcome::Reply(ClientResp::Kv(k)), Doing::Register) => {
+                let mut v = value;
+                match k {
+                    KvOutcome::Read(x) => v["value"] = x.clone(),
+                    KvOutcome::Written => {}
+                    KvOutcome::Cas(swapped) => v["swapped"] = json!(swapped),
+                }
                 (OpType::Ok, v, None)
             }
             (Outcome::Reply(ClientResp::Submitted), Doing::Submit)

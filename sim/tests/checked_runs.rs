@@ -1,4 +1,5 @@
-//! End to end inside the crate: the driver's tasks + locks workload with every fault kind,
+//! End to end inside the crate: the driver's tasks + locks workload (the register workload for
+//! `stale-read`) with every fault kind,
 //! recorded on virtual time and judged by the real checkers. The correct node must be valid on
 //! every seed; each planted bug must be caught on exactly the measured number of fixed seeds
 //! (the runs are deterministic, so the count is exact: a change means the node, the simulator
@@ -6,7 +7,7 @@
 
 use checkers::Verdict;
 use node_bin::core::node::Bugs;
-use sim::drive::{run, DriveOpts};
+use sim::drive::{run, DriveOpts, Workload};
 use std::time::Duration;
 
 /// 10 s of workload at the harness's default rate with every fault kind.
@@ -21,11 +22,18 @@ fn opts(bugs: Bugs) -> DriveOpts {
 
 /// The seeds in `seeds` whose run is not valid, over two threads; each with its reasons.
 fn not_valid(bugs: &Bugs, seeds: std::ops::Range<u64>) -> Vec<(u64, Vec<String>)> {
-    let o = opts(bugs.clone());
+    let mut o = opts(bugs.clone());
+    if bugs.stale_read {
+        o.workload = Workload::Register;
+    }
+    not_valid_with(&o, seeds)
+}
+
+fn not_valid_with(o: &DriveOpts, seeds: std::ops::Range<u64>) -> Vec<(u64, Vec<String>)> {
     let mut out: Vec<(u64, Vec<String>)> = std::thread::scope(|scope| {
         let hs: Vec<_> = (0..2u64)
             .map(|k| {
-                let (o, seeds) = (&o, seeds.clone());
+                let seeds = seeds.clone();
                 scope.spawn(move || {
                     seeds
                         .filter(|s| s % 2 == k)
@@ -113,5 +121,26 @@ fn failover_skips_cas_leaves_tasks_not_done() {
     assert_eq!(
         n, 15,
         "failover-skips-cas: caught on {n} of 20 seeds, measured 15: {bad:?}"
+    );
+}
+
+#[test]
+fn the_correct_node_is_linearizable_on_50_register_seeds() {
+    let mut o = opts(Bugs::default());
+    o.workload = Workload::Register;
+    let bad = not_valid_with(&o, 0..50);
+    assert!(bad.is_empty(), "not valid: {bad:?}");
+}
+
+#[test]
+fn stale_read_is_not_linearizable() {
+    let b = Bugs {
+        stale_read: true,
+        ..Bugs::default()
+    };
+    let (n, bad) = caught(b, "not linearizable");
+    assert_eq!(
+        n, 8,
+        "stale-read: caught on {n} of 20 seeds, measured 8: {bad:?}"
     );
 }
