@@ -6,6 +6,12 @@
 use sim::drive::{run, DriveOpts};
 use std::time::Instant;
 
+// Timing a run is this example's purpose; the simulation itself never reads the clock.
+#[allow(clippy::disallowed_methods)]
+fn wall() -> Instant {
+    Instant::now()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let first: u64 = args
@@ -30,7 +36,7 @@ fn main() {
     }
     let mut invalid = 0;
     for seed in first..first + count {
-        let t = Instant::now();
+        let t = wall();
         let o = run(&opts, seed);
         let wall = t.elapsed();
         if o.results.valid != checkers::Verdict::Valid {
