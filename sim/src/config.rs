@@ -57,9 +57,10 @@ pub struct SimConfig {
     pub timing: Timing,
     pub net: NetConfig,
     pub disk: DiskConfig,
-    /// Each boot of each node draws its monotonic clock's rate error uniformly in
-    /// ±`max_drift_ppm` (quartz: tens of ppm).
-    pub max_drift_ppm: i32,
+    /// Each boot of each node draws its monotonic clock's rate error, in ppm, uniformly in
+    /// this range (inclusive; quartz: tens of ppm either way). Values below -999,999 count as
+    /// -999,999: a clock must run forward.
+    pub drift_ppm: (i32, i32),
     /// A client gives up on a request after this long (and records it as unknown).
     pub client_timeout: Duration,
     /// Feed the core the node's wall clock instead of its monotonic clock (what a shell with
@@ -75,7 +76,7 @@ impl Default for SimConfig {
             timing: Timing::default(),
             net: NetConfig::default(),
             disk: DiskConfig::default(),
-            max_drift_ppm: 100,
+            drift_ppm: (-100, 100),
             client_timeout: Duration::from_secs(2),
             feed_wall_clock: false,
         }

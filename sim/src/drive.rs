@@ -82,6 +82,8 @@ pub struct DriveOpts {
     pub locks: usize,
     /// The TTL a lock client asks for (the harness's `--lease-ttl`).
     pub lease_ttl_ms: u64,
+    /// A granted lock is held a uniform 100..`hold_max_ms` ms before its release.
+    pub hold_max_ms: u64,
     /// How long each task runs on its node (the harness's `--task-work`).
     pub task_work_ms: u64,
     /// The nemesis draws from these (empty: no faults).
@@ -103,6 +105,7 @@ impl Default for DriveOpts {
             rate: 100.0,
             locks: 3,
             lease_ttl_ms: 2_000,
+            hold_max_ms: 800,
             task_work_ms: 50,
             faults: FaultKind::ALL.to_vec(),
             recovery_budget: Duration::from_secs(20),
@@ -247,6 +250,7 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             &mut next_process,
             &mut rng,
             think_max,
+            opts.hold_max_ms,
         );
         // The nemesis: one fault at a time.
         if let Some((id, fault, heal_at)) = &active {
@@ -367,6 +371,7 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             &mut next_process,
             &mut rng,
             0,
+            opts.hold_max_ms,
         );
     }
     if opts.workload == Workload::Register {
@@ -472,6 +477,7 @@ fn complete(
     next_process: &mut u64,
     rng: &mut ChaCha8Rng,
     think_max: u64,
+    hold_max_ms: u64,
 ) {
     for c in sim.drain_completions() {
         let Some((w, f, value)) = inflight.remove(&c.req) else {
@@ -483,7 +489,7 @@ fn complete(
         };
         let (kind, value, error) = match (&c.outcome, &doing) {
             (Outcome::Reply(ClientResp::Granted { token }), Doing::Acquire { lock }) => {
-                let hold = rng.gen_range(100..800) * MS;
+                let hold = rng.gen_range(100..hold_max_ms.max(101)) * MS;
                 wk.holding = Some((lock.clone(), *token, c.completed + hold));
                 let mut v = value;
                 v["token"] = json!(token);

@@ -437,11 +437,12 @@ impl Sim {
     // ---- nodes ----
 
     fn boot(&mut self, i: usize) {
-        let drift = self.cfg.max_drift_ppm.abs();
-        let drift_ppm = if drift == 0 {
-            0
+        let (lo, hi) = self.cfg.drift_ppm;
+        let (lo, hi) = (lo.max(-999_999), hi.max(-999_999));
+        let drift_ppm = if lo >= hi {
+            lo
         } else {
-            self.clock_rng.gen_range(-drift..=drift)
+            self.clock_rng.gen_range(lo..=hi)
         };
         let h = &mut self.hosts[i];
         h.gen += 1;
