@@ -81,6 +81,9 @@ pub fn run(
         .expect("spawn the log thread");
     let mut replies: BTreeMap<u64, oneshot::Sender<ClientResp>> = BTreeMap::new();
     let mut next_req = 0u64;
+    // Ticks come at the core's next deadline, but never closer together than `tick` (the
+    // timer resolution); a tick before the deadline would change nothing (`Node::next_deadline`).
+    let mut last_tick = Instant::now();
     let mut next_tick = Instant::now();
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -125,8 +128,12 @@ pub fn run(
         }
         if Instant::now() >= next_tick {
             node.step(now, Input::Tick, &mut out);
-            next_tick = Instant::now() + tick;
+            last_tick = Instant::now();
         }
+        // The deadline as a wait from `now`, the time the core was given: whatever clock the
+        // core is fed, its deadlines are on that clock.
+        let until_deadline = node.next_deadline().saturating_sub(now);
+        next_tick = (last_tick + tick).max(Instant::now() + until_deadline);
         let mut job = Job {
             records: Vec::new(),
             sends: Vec::new(),
