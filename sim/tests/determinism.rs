@@ -105,3 +105,59 @@ fn check_determinism_passes_a_pure_run_and_names_where_a_tainted_one_diverges() 
         "the divergence names its virtual time: {err}"
     );
 }
+
+/// The child half of the cross-process test: prints one seed's fingerprint, then exits.
+#[test]
+fn child_prints_a_fingerprint() {
+    let Ok(seed) = std::env::var("GAUNTLET_SIM_CHILD_SEED") else {
+        // Only meaningful when the parent test starts this binary as a child.
+        eprintln!("child_prints_a_fingerprint: not started as a child, nothing to do");
+        return;
+    };
+    let (trace, history, results) = fingerprint(seed.parse().expect("a seed"));
+    let h = |s: &str| node_bin::core::wal::fnv1a(s.as_bytes());
+    println!(
+        "FINGERPRINT {:016x} {} {:016x} {:016x}",
+        trace.hash,
+        trace.events,
+        h(&history),
+        h(&results)
+    );
+}
+
+#[test]
+fn separate_processes_with_different_environments_give_identical_runs() {
+    // Per-process entropy (hash seeds, addresses, environment) must not reach a run: this
+    // test binary is started twice more, with different environments and working
+    // directories, and each child's fingerprint of seed 7 must equal this process's.
+    let (trace, history, results) = fingerprint(7);
+    let h = |s: &str| node_bin::core::wal::fnv1a(s.as_bytes());
+    let here = format!(
+        "FINGERPRINT {:016x} {} {:016x} {:016x}",
+        trace.hash,
+        trace.events,
+        h(&history),
+        h(&results)
+    );
+    let exe = std::env::current_exe().expect("this test binary");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (cwd, extra) in [
+        (dir.path(), "a"),
+        (std::path::Path::new("/"), "bbbbbbbbbbbbbbbb"),
+    ] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "child_prints_a_fingerprint", "--nocapture"])
+            .env("GAUNTLET_SIM_CHILD_SEED", "7")
+            .env("GAUNTLET_SIM_PADDING", extra)
+            .env("RUST_LOG", "trace")
+            .current_dir(cwd)
+            .output()
+            .expect("start the child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("FINGERPRINT"))
+            .unwrap_or_else(|| panic!("no fingerprint from the child: {text}"));
+        assert_eq!(line, here, "a child in {} differs", cwd.display());
+    }
+}
