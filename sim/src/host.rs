@@ -10,7 +10,7 @@ use nemesis::Fault;
 use node_bin::core::message::{Key, NodeId, PeerMsg};
 use node_bin::core::node::{node_seed, ClientCmd, ClientResp, Config, Input, Node, Output};
 use node_bin::core::taskread::{DurableTasks, Entry};
-use node_bin::core::wal::Record;
+use node_bin::core::wal::{self, Record};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -24,6 +24,28 @@ const EXP_Q: [u64; 64] = [
     960, 1002, 1045, 1091, 1138, 1188, 1241, 1297, 1356, 1418, 1485, 1556, 1633, 1717, 1808, 1908,
     2019, 2144, 2287, 2454, 2655, 2906, 3243, 3753, 4852,
 ];
+
+/// What a power loss during the fsync of `records` leaves: their encoding (the acceptor log's
+/// framing) cut after a random whole record plus a random part of the next, recovered through
+/// `wal::replay` as a restarting node does.
+fn torn_prefix(records: &[Record], rng: &mut ChaCha8Rng) -> Vec<Record> {
+    let mut bytes = Vec::new();
+    let mut ends = vec![0];
+    for r in records {
+        wal::encode(r, &mut bytes);
+        ends.push(bytes.len());
+    }
+    let k = rng.gen_range(0..ends.len());
+    let cut = if k + 1 < ends.len() {
+        rng.gen_range(ends[k]..ends[k + 1])
+    } else {
+        ends[k]
+    };
+    let replayed = wal::replay(&bytes[..cut]);
+    // Replay keeps the last record per key; the order between keys does not matter to a
+    // restart (it too keeps the last record per key).
+    replayed.slots.into_values().collect()
+}
 
 fn ns(d: Duration) -> Nanos {
     d.as_nanos() as Nanos
@@ -484,12 +506,17 @@ impl Sim {
         h.waiting.clear();
         h.queued.clear();
         if let Some(group) = h.syncing.take() {
-            // Written to the page cache before the fsync: a SIGKILL keeps it, a power loss
-            // does not.
-            if !power_loss {
-                h.durable.apply(&group.records);
-                h.disk.extend(group.records);
-            }
+            // Written to the page cache before the fsync: a SIGKILL keeps it all. A power loss
+            // keeps what reached the disk: the records before a random boundary, and a random
+            // part of the next one, which the real replay then cuts as a torn tail.
+            let kept = if power_loss {
+                torn_prefix(&group.records, &mut self.disk_rng)
+            } else {
+                group.records
+            };
+            let h = &mut self.hosts[i];
+            h.durable.apply(&kept);
+            h.disk.extend(kept);
         }
         let reset: Vec<u64> = self
             .pending

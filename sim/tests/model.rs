@@ -65,8 +65,8 @@ fn acceptor_replies_wait_for_the_fsync() {
 
 /// Submits through n1, then kills all three nodes while the accepts are written but not yet
 /// fsynced; after the restart, is the task there?
-fn task_after_crash(power_loss: bool) -> (Outcome, bool) {
-    let mut sim = Sim::new(three(Duration::from_secs(1)), 2).unwrap();
+fn task_after_crash(power_loss: bool, seed: u64) -> (Outcome, bool) {
+    let mut sim = Sim::new(three(Duration::from_secs(1)), seed).unwrap();
     sim.run_until(S);
     let req = sim.invoke(S, "n1", submit("a"), None).unwrap();
     sim.run_until(S + 100 * MS);
@@ -88,10 +88,25 @@ fn task_after_crash(power_loss: bool) -> (Outcome, bool) {
 }
 
 #[test]
-fn a_kill_keeps_written_records_and_a_power_loss_loses_unsynced_ones() {
-    // The client was connected to n1 when it died: its outcome is unknown either way.
-    assert_eq!(task_after_crash(false), (Outcome::Reset, true));
-    assert_eq!(task_after_crash(true), (Outcome::Reset, false));
+fn a_kill_keeps_written_records_and_a_power_loss_keeps_a_torn_prefix() {
+    let mut kept_after_power_loss = Vec::new();
+    for seed in 0..10 {
+        // The client was connected to n1 when it died: its outcome is unknown either way.
+        assert_eq!(
+            task_after_crash(false, seed),
+            (Outcome::Reset, true),
+            "seed {seed}"
+        );
+        let (outcome, kept) = task_after_crash(true, seed);
+        assert_eq!(outcome, Outcome::Reset, "seed {seed}");
+        if kept {
+            kept_after_power_loss.push(seed);
+        }
+    }
+    // Each node's unsynced group is cut at a random record boundary plus a random part of the
+    // next record (a torn tail that `wal::replay` drops): the task's accept survives on some
+    // nodes of some seeds only. Measured: these seeds, exactly.
+    assert_eq!(kept_after_power_loss, vec![0, 1, 2, 3, 4, 6, 7, 8]);
 }
 
 fn state_of(sim: &mut Sim, via: &str, of: &str) -> Liveness {
