@@ -576,6 +576,8 @@ impl Sim {
         };
         node.step(now, input, &mut out);
         let _ = node.take_membership_changes();
+        // How much a step did is part of the chain: a divergence inside a node shows at once.
+        self.trace.fold(out.len() as u64);
         self.absorb(i, &mut out);
         self.out = out;
         self.reschedule_tick(i);
