@@ -268,6 +268,12 @@ impl Sim {
         &self.trace
     }
 
+    /// When `node`'s next tick is scheduled (virtual time), if it is running.
+    pub fn next_tick(&self, node: &str) -> Result<Option<Nanos>, SimError> {
+        let i = self.host_index(node)?;
+        Ok(self.hosts[i].tick_at)
+    }
+
     /// Events still scheduled.
     pub fn queued_events(&self) -> usize {
         self.queue.len()
@@ -821,8 +827,13 @@ impl Sim {
         let now = self.now;
         match ev {
             Event::Tick { node, boot, token } => {
-                let h = &self.hosts[node];
-                if h.boot != boot || h.tick_token != token || h.paused || h.node.is_none() {
+                let h = &mut self.hosts[node];
+                if h.boot != boot || h.tick_token != token || h.node.is_none() {
+                    return; // a tick of an earlier boot, or superseded
+                }
+                if h.paused {
+                    // Frozen: the tick is owed; `resume` schedules it again.
+                    h.tick_at = None;
                     return;
                 }
                 self.hosts[node].tick_at = None;

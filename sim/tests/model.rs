@@ -199,3 +199,28 @@ fn a_killed_node_refuses_and_an_unknown_node_or_fault_is_an_error() {
         .unwrap_err();
     assert!(bad.to_string().contains("probability"), "{bad}");
 }
+
+#[test]
+fn a_pause_over_a_tick_resumed_at_that_instant_keeps_the_timers() {
+    let mut sim = Sim::new(three(Duration::from_millis(1)), 6).unwrap();
+    sim.run_until(S);
+    // n1 hears nobody, so only its own timers can move it.
+    sim.apply(&fault(
+        r#"{"kind":"partition","grudge":{"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]}}"#,
+    ))
+    .unwrap();
+    let t = sim
+        .next_tick("n1")
+        .unwrap()
+        .expect("a running node has a tick");
+    sim.run_until(t - 1);
+    let f = sim
+        .apply(&fault(r#"{"kind":"pause","nodes":["n1"]}"#))
+        .unwrap();
+    sim.run_until(t); // the tick comes while n1 is stopped
+    sim.heal(f).unwrap(); // and n1 resumes at that very instant
+    sim.run_until(t + 8 * S);
+    // Its probes of n2 went unanswered: only ticks can have told it (this read is the first
+    // input n1 gets since the pause).
+    assert_eq!(state_of(&mut sim, "n1", "n2"), Liveness::Dead);
+}
