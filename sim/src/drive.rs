@@ -206,6 +206,29 @@ pub fn run(opts: &DriveOpts, seed: u64) -> DriveOutcome {
     }
 }
 
+/// Runs `seed` twice and compares the event hash chains and the histories (what a
+/// `--check-determinism` mode needs): the first run's outcome, or where the runs diverge.
+pub fn check_determinism(
+    opts: &DriveOpts,
+    seed: u64,
+) -> Result<Simulated, crate::trace::Divergence> {
+    let a = simulate(opts, seed);
+    let b = simulate(opts, seed);
+    crate::trace::compare(&a.trace, &b.trace)?;
+    if let Some(i) =
+        (0..a.history.len().max(b.history.len())).find(|i| a.history.get(*i) != b.history.get(*i))
+    {
+        return Err(crate::trace::Divergence {
+            where_: format!(
+                "in the history at op {i} ({:?} against {:?})",
+                a.history.get(i),
+                b.history.get(i)
+            ),
+        });
+    }
+    Ok(a)
+}
+
 /// What a simulation produced, before any check.
 #[derive(Debug)]
 pub struct Simulated {

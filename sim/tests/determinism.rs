@@ -67,6 +67,12 @@ fn a_hundred_seeds_twice_give_identical_bytes_on_one_thread_and_on_two() {
     assert_eq!(distinct.len(), 100, "seeds collide in their event hash");
 }
 
+#[test]
+fn the_driver_checks_its_own_determinism() {
+    let s = sim::drive::check_determinism(&short(), 3).expect("deterministic");
+    assert!(s.history.len() > 100, "{} ops", s.history.len());
+}
+
 fn plain_run(cfg: SimConfig, seed: u64) -> Trace {
     let mut sim = Sim::new(cfg, seed).expect("nodes");
     for i in 0..300u64 {
