@@ -45,7 +45,16 @@ pub enum DriverMsg {
 #[derive(Debug)]
 pub struct Io {
     pub net: UnboundedSender<(NodeId, PeerMsg)>,
-    pub fetch: UnboundedSender<(u64, NodeId)>,
+    pub fetch: UnboundedSender<Fetch>,
+}
+
+/// What the core thread asks of the fetches of its quorum reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// Fetch `from`'s durable task registers for read `read`.
+    Start { read: u64, from: NodeId },
+    /// Read `read` was answered: abandon its fetches still running.
+    Done { read: u64 },
 }
 
 const MAX_BATCH: usize = 4096;
@@ -80,6 +89,8 @@ pub fn run(
         .spawn(move || persist_loop(log, view, jobs_rx, me, core, net2))
         .expect("spawn the log thread");
     let mut replies: BTreeMap<u64, oneshot::Sender<ClientResp>> = BTreeMap::new();
+    // Quorum reads whose fetches are running (a read's id is its client request's).
+    let mut reads = std::collections::BTreeSet::new();
     let mut next_req = 0u64;
     // Ticks come at the core's next deadline, but never closer together than `tick` (the
     // timer resolution); a tick before the deadline would change nothing (`Node::next_deadline`).
@@ -150,12 +161,16 @@ pub fn run(
                     }
                 }
                 Output::Reply { req, resp } => {
+                    if reads.remove(&req) {
+                        let _ = fetch.send(Fetch::Done { read: req });
+                    }
                     if let Some(tx) = replies.remove(&req) {
                         let _ = tx.send(resp);
                     }
                 }
                 Output::FetchTasks { read, from } => {
-                    let _ = fetch.send((read, from));
+                    reads.insert(read);
+                    let _ = fetch.send(Fetch::Start { read, from });
                 }
             }
         }

@@ -6,7 +6,7 @@
 mod kv;
 
 use super::bulk;
-use super::driver::DriverMsg;
+use super::driver::{DriverMsg, Fetch};
 use super::taskview::{Entry, TaskView};
 use crate::core::message::NodeId;
 use crate::core::node::{ClientCmd, ClientResp, ErrorKind};
@@ -296,11 +296,22 @@ async fn fetch_peer(http: reqwest::Client, addr: SocketAddr) -> Option<Snap> {
 
 /// Carries out the core's fetches for its quorum reads ([`crate::core::node::Output::FetchTasks`]):
 /// this node's own durable registers from the task view, a peer's over `GET /internal/tasks`,
-/// each answer (or `None` when the peer could not answer) back to the core.
-pub async fn fetch_loop(api: Api, mut rx: tokio::sync::mpsc::UnboundedReceiver<(u64, NodeId)>) {
-    while let Some((read, from)) = rx.recv().await {
+/// each answer (or `None` when the peer could not answer) back to the core. Once the core has
+/// answered a read, its fetches still running are aborted.
+pub async fn fetch_loop(api: Api, mut rx: tokio::sync::mpsc::UnboundedReceiver<Fetch>) {
+    let mut running: BTreeMap<u64, Vec<tokio::task::AbortHandle>> = BTreeMap::new();
+    while let Some(f) = rx.recv().await {
+        let (read, from) = match f {
+            Fetch::Start { read, from } => (read, from),
+            Fetch::Done { read } => {
+                for h in running.remove(&read).unwrap_or_default() {
+                    h.abort();
+                }
+                continue;
+            }
+        };
         let api = api.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let snapshot = if from == api.id {
                 local_snapshot(&api).await
             } else {
@@ -315,6 +326,7 @@ pub async fn fetch_loop(api: Api, mut rx: tokio::sync::mpsc::UnboundedReceiver<(
                 snapshot,
             });
         });
+        running.entry(read).or_default().push(task.abort_handle());
     }
 }
 
