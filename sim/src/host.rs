@@ -449,6 +449,12 @@ impl Sim {
                 for h in &mut self.hosts {
                     h.wall.heal(id.0);
                 }
+                if self.cfg.feed_wall_clock {
+                    // The clock the core is fed moved: its deadlines are due at other times.
+                    for i in 0..self.hosts.len() {
+                        self.reschedule_tick(i);
+                    }
+                }
             }
         }
         Ok(())
