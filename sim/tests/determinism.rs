@@ -167,3 +167,27 @@ fn separate_processes_with_different_environments_give_identical_runs() {
         assert_eq!(line, here, "a child in {} differs", cwd.display());
     }
 }
+
+#[test]
+fn the_fault_schedule_is_its_own_stream() {
+    // The nemesis draws from its own stream of the seed: slower disks change every client op
+    // but not one planned fault (start, heal, their times and values).
+    let faults = |fsync_max_ms: u64| {
+        let mut o = short();
+        o.duration = Duration::from_secs(10);
+        o.sim.disk.fsync_max = Duration::from_millis(fsync_max_ms);
+        let s = sim::drive::simulate(&o, 11);
+        let nemesis: Vec<_> = s
+            .history
+            .iter()
+            .filter(|op| op.process == histories::Process::Nemesis && op.f != "recovery")
+            .map(|op| (op.time, op.f.clone(), op.value.clone()))
+            .collect();
+        (nemesis, s.trace.hash)
+    };
+    let (a, ha) = faults(2);
+    let (b, hb) = faults(5);
+    assert!(a.len() >= 4, "{} nemesis ops", a.len());
+    assert_eq!(a, b);
+    assert_ne!(ha, hb, "the disks did change the run");
+}
