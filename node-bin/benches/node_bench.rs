@@ -10,6 +10,9 @@
 //! p50/p99 latency, the median failure-detection time over kill -9s, and the median failover
 //! time (kill -9 of a node -> its claimed tasks running elsewhere).
 
+// Real processes on real time (node-bin/clippy.toml keeps clock reads out of the core only).
+#![allow(clippy::disallowed_methods)]
+
 use node_bin::testkit::Cluster;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! Process tests: three real `gauntlet-node` processes on loopback ports.
 
+// Real processes on real time (node-bin/clippy.toml keeps clock reads out of the core only).
+#![allow(clippy::disallowed_methods)]
+
 use node_bin::testkit::Cluster;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@
 //! - [`wal`]: acceptor log records, framing, replay
 //! - [`node`]: everything wired together behind `step(now, input, &mut out)`; `impl Node` is
 //!   split over `node/{mod,client,kv_client,failover}.rs`, its simulation tests in `node/tests.rs`
+//! - [`taskread`]: the quorum read of every task register (`GET /tasks`)
 //! - [`kv`] / [`decision`]: KV register operations; what a decision writes and answers
 
 pub mod decision;
@@ -18,5 +19,6 @@ pub mod message;
 pub mod node;
 pub mod paxos;
 pub mod suspicion;
+pub mod taskread;
 pub mod tasks;
 pub mod wal;

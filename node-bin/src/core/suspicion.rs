@@ -42,6 +42,11 @@ impl Suspicion {
             .collect()
     }
 
+    /// The earliest deadline of a pending suspicion.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.timers.values().map(|(_, d)| *d).min()
+    }
+
     pub fn is_suspected(&self, id: &NodeId) -> bool {
         self.timers.contains_key(id)
     }

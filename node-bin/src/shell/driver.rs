@@ -5,12 +5,14 @@
 //! records of all jobs queued so far with one fsync (group commit) and only then releases the
 //! acceptor replies, in order (replies to this node's own proposer go back into the core). A
 //! proposer therefore only ever counts durable promises and accepts, so its requests, gossip and
-//! client replies leave at once, and the core keeps working while the disk syncs.
+//! client replies leave at once, and the core keeps working while the disk syncs. This is the
+//! durability contract of `core::node` (its module docs), which `gauntlet-sim` enforces too.
 
 use super::storage::Log;
 use super::taskview::TaskView;
 use crate::core::message::{NodeId, PeerMsg};
 use crate::core::node::{ClientCmd, ClientResp, Input, Node, Output};
+use crate::core::taskread::Entry;
 use crate::core::wal::{self, Record};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -29,7 +31,30 @@ pub enum DriverMsg {
         cmd: ClientCmd,
         reply: oneshot::Sender<ClientResp>,
     },
+    /// A member's durable task registers for a quorum read (see [`Output::FetchTasks`]).
+    Tasks {
+        read: u64,
+        from: NodeId,
+        snapshot: Option<Vec<Entry>>,
+    },
     Stop,
+}
+
+/// Where the core thread's outputs leave for: peer datagrams, and the fetches of a quorum
+/// read (carried out over HTTP by [`super::http::fetch_loop`]).
+#[derive(Debug)]
+pub struct Io {
+    pub net: UnboundedSender<(NodeId, PeerMsg)>,
+    pub fetch: UnboundedSender<Fetch>,
+}
+
+/// What the core thread asks of the fetches of its quorum reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// Fetch `from`'s durable task registers for read `read`.
+    Start { read: u64, from: NodeId },
+    /// Read `read` was answered: abandon its fetches still running.
+    Done { read: u64 },
 }
 
 const MAX_BATCH: usize = 4096;
@@ -50,10 +75,11 @@ pub fn run(
     view: Arc<TaskView>,
     rx: Receiver<DriverMsg>,
     core: Sender<DriverMsg>,
-    net: UnboundedSender<(NodeId, PeerMsg)>,
+    io: Io,
     start: Instant,
     tick: Duration,
 ) {
+    let Io { net, fetch } = io;
     let mut records_in_log = log.records();
     let me = node.id().clone();
     let net2 = net.clone();
@@ -63,7 +89,12 @@ pub fn run(
         .spawn(move || persist_loop(log, view, jobs_rx, me, core, net2))
         .expect("spawn the log thread");
     let mut replies: BTreeMap<u64, oneshot::Sender<ClientResp>> = BTreeMap::new();
+    // Quorum reads whose fetches are running (a read's id is its client request's).
+    let mut reads = std::collections::BTreeSet::new();
     let mut next_req = 0u64;
+    // Ticks come at the core's next deadline, but never closer together than `tick` (the
+    // timer resolution); a tick before the deadline would change nothing (`Node::next_deadline`).
+    let mut last_tick = Instant::now();
     let mut next_tick = Instant::now();
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -90,6 +121,15 @@ pub fn run(
                     replies.insert(next_req, reply);
                     Input::Client { req: next_req, cmd }
                 }
+                DriverMsg::Tasks {
+                    read,
+                    from,
+                    snapshot,
+                } => Input::Tasks {
+                    read,
+                    from,
+                    snapshot,
+                },
                 DriverMsg::Stop => {
                     stop = true;
                     continue;
@@ -99,8 +139,12 @@ pub fn run(
         }
         if Instant::now() >= next_tick {
             node.step(now, Input::Tick, &mut out);
-            next_tick = Instant::now() + tick;
+            last_tick = Instant::now();
         }
+        // The deadline as a wait from `now`, the time the core was given: whatever clock the
+        // core is fed, its deadlines are on that clock.
+        let until_deadline = node.next_deadline().saturating_sub(now);
+        next_tick = (last_tick + tick).max(Instant::now() + until_deadline);
         let mut job = Job {
             records: Vec::new(),
             sends: Vec::new(),
@@ -117,9 +161,16 @@ pub fn run(
                     }
                 }
                 Output::Reply { req, resp } => {
+                    if reads.remove(&req) {
+                        let _ = fetch.send(Fetch::Done { read: req });
+                    }
                     if let Some(tx) = replies.remove(&req) {
                         let _ = tx.send(resp);
                     }
+                }
+                Output::FetchTasks { read, from } => {
+                    reads.insert(read);
+                    let _ = fetch.send(Fetch::Start { read, from });
                 }
             }
         }

@@ -34,7 +34,7 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let (log, records) =
         storage::Log::open(dir).with_context(|| format!("data dir {}", dir.display()))?;
     tracing::info!(id = %cfg.id, gen, slots = records.len(), log_records = log.records(), "replayed the acceptor log");
-    let seed = crate::core::wal::fnv1a(format!("{}/{gen}", cfg.id).as_bytes());
+    let seed = crate::core::node::node_seed(cfg.seed, &cfg.id, gen);
     let core_cfg = Config {
         id: cfg.id.clone(),
         members: cfg.peers.keys().cloned().collect(),
@@ -69,12 +69,17 @@ async fn serve(
         .with_context(|| format!("bind TCP {}", cfg.listen))?;
     let (core_tx, core_rx) = std::sync::mpsc::channel::<DriverMsg>();
     let (net_tx, net_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (fetch_tx, fetch_rx) = tokio::sync::mpsc::unbounded_channel();
     let tick = cfg.tick;
     let loopback = core_tx.clone();
     let view = tasks.clone();
+    let io = driver::Io {
+        net: net_tx,
+        fetch: fetch_tx,
+    };
     let core = std::thread::Builder::new()
         .name("core".into())
-        .spawn(move || driver::run(node, log, view, core_rx, loopback, net_tx, start, tick))
+        .spawn(move || driver::run(node, log, view, core_rx, loopback, io, start, tick))
         .context("spawn the core thread")?;
     // Peer traffic gets its own thread and runtime, so that heavy HTTP work (a quorum read of
     // many tasks) can never delay probe acks into false suspicions.
@@ -136,7 +141,9 @@ async fn serve(
         tasks,
         http,
         wait: cfg.timing.op_timeout + Duration::from_secs(2),
+        read_wait: cfg.timing.read_timeout + Duration::from_secs(2),
     };
+    tokio::spawn(http::fetch_loop(api.clone(), fetch_rx));
     let app = http::router(api);
     tracing::info!(id = %cfg.id, listen = %cfg.listen, members = cfg.peers.len(), "node up");
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;

@@ -4,18 +4,16 @@
 //! The log thread applies every record right after it is fsynced; startup applies the replayed
 //! log. Readers get (id, ballot, state, runs): all a quorum read needs to merge.
 
-use crate::core::message::{Ballot, TaskState, Value};
+use crate::core::taskread::DurableTasks;
+pub use crate::core::taskread::Entry;
 use crate::core::wal::Record;
-use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-/// One task as a quorum read needs it.
-pub type Entry = (String, Ballot, (TaskState, u32));
-
-/// The durable task registers of this node's acceptor.
+/// The durable task registers of this node's acceptor (the core's [`DurableTasks`], shared
+/// between the log thread and the HTTP handlers).
 #[derive(Debug, Default)]
 pub struct TaskView {
-    map: RwLock<BTreeMap<String, (Ballot, TaskState, u32)>>,
+    map: RwLock<DurableTasks>,
 }
 
 impl TaskView {
@@ -25,13 +23,7 @@ impl TaskView {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        for r in recs {
-            let (Some(id), Some((b, Value::Task(t)))) = (r.key.strip_prefix("t/"), &r.accepted)
-            else {
-                continue;
-            };
-            map.insert(id.to_string(), (b.clone(), t.state, t.runs));
-        }
+        map.apply(recs);
     }
 
     /// A copy of every entry.
@@ -40,15 +32,14 @@ impl TaskView {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.iter()
-            .map(|(k, (b, s, r))| (k.clone(), b.clone(), (*s, *r)))
-            .collect()
+        map.snapshot()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::message::{Ballot, TaskState};
     use crate::core::tasks::fresh_task;
 
     #[test]

@@ -400,6 +400,28 @@ impl Membership {
         }
     }
 
+    /// The earliest local time at which [`Membership::tick`] would change anything: a
+    /// suspicion deadline, a relay's end, the probe's indirect or final timeout, or the next
+    /// probe. A tick before it is a no-op (`node/tests.rs` checks this as a property).
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let mut d = self.suspicion.next_deadline();
+        let mut at = |t: Duration| d = Some(d.map_or(t, |x: Duration| x.min(t)));
+        for r in self.relays.values() {
+            at(r.until);
+        }
+        match &self.probe {
+            Some(p) => {
+                at(p.sent_at + self.timing.probe_period);
+                if !p.indirect {
+                    at(p.sent_at + self.timing.probe_timeout);
+                }
+            }
+            None if !self.order.is_empty() => at(self.next_probe),
+            None => {}
+        }
+        d
+    }
+
     /// Advances probes and suspicion timers.
     pub fn tick(&mut self, now: Duration, my_load: u64, out: &mut Vec<(NodeId, PeerMsg)>) {
         for (id, inc) in self.suspicion.expired(now) {

@@ -50,7 +50,7 @@ pub fn validate(cmd: &ClientCmd) -> Result<(), String> {
             check_ms("work_ms", *work_ms, 0)
         }
         ClientCmd::GetTask { id } => check_name("task id", id),
-        ClientCmd::Members | ClientCmd::Snapshot => Ok(()),
+        ClientCmd::Members | ClientCmd::Snapshot | ClientCmd::ReadTasks => Ok(()),
         ClientCmd::Kv { key, op } => kv_client::validate(key, op),
     }
 }
@@ -130,6 +130,7 @@ impl Node {
                 out.push(Output::Reply { req, resp });
             }
             ClientCmd::Kv { key, op } => self.on_kv(now, req, key, op, &mut msgs, out),
+            ClientCmd::ReadTasks => self.start_read(now, req, out),
         }
         self.send_all(msgs, out);
     }

@@ -1,8 +1,28 @@
 //! The whole node as one sans-IO state machine: `step(now, input, &mut out)`.
 //!
 //! It wires the acceptor, the proposer, SWIM membership, lock and task operations and the
-//! task runner together. Outputs are messages, client replies and log records; the shell must
-//! make every `Persist` durable before it carries out any later `Send` or `Reply`.
+//! task runner together. Outputs are messages, client replies, log records and the fetches of a
+//! quorum read; timers are not outputs: [`Node::next_deadline`] says when a tick is next due.
+//!
+//! # Durability contract
+//!
+//! Written once, here; the shell (`shell/driver.rs`) and the simulator (`gauntlet-sim`) both
+//! carry it out, and docs/sim.md links here.
+//!
+//! 1. A `Persist(record)` is *durable* once it is on stable storage (fsync'd). Records become
+//!    durable in the order they were emitted, possibly many at once (group commit).
+//! 2. A `Send` of an acceptor reply (`PeerMsg::Promise`, `PeerMsg::Accepted`), to a peer or to
+//!    this node's own proposer, is held until every record emitted up to and including the
+//!    `step` that emitted it is durable. So a proposer only ever counts durable promises and
+//!    accepts, and an acknowledged change is durable on a majority.
+//! 3. Every other `Send` (proposer requests, gossip, assignments) and every `Reply` may be
+//!    carried out at once: none of them vouches for this acceptor's state.
+//! 4. The answer to a `FetchTasks` (an `Input::Tasks`) holds the member's durable task
+//!    registers only (`taskread::DurableTasks`, applied as records become durable).
+//! 5. A crash loses everything not durable: the node restarts with `Node::new` from the
+//!    replay of its durable records (`wal::replay`) and a higher `gen`. Records emitted but not
+//!    yet durable may be lost in whole or in part (a torn tail); no reply that depended on
+//!    them has left (rule 2).
 //!
 //! `impl Node` is split by concern, one file each:
 //!
@@ -28,12 +48,23 @@ use super::message::{
     lock_key, task_key, Ballot, Key, Liveness, NodeId, OpId, PeerMsg, TaskState, TaskVal, Value,
 };
 use super::paxos::{Acceptor, Event, Proposer, ProposerTiming, View};
+use super::taskread::{Entry, Merged, Progress, TaskRead};
 use super::tasks::{self, failover_rank, Job, Runner, TaskOp};
 use super::wal::Record;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
+
+/// The seed of a node's RNGs. With the run's seed (`--seed`): a mix of it, the id and the boot
+/// generation, so a run is reproducible from its seed and every node and boot draws
+/// differently. Without: a hash of the id and generation (the behaviour before `--seed`).
+pub fn node_seed(run_seed: Option<u64>, id: &NodeId, gen: u64) -> u64 {
+    match run_seed {
+        Some(s) => super::wal::fnv1a(format!("{s}/{id}/{gen}").as_bytes()),
+        None => super::wal::fnv1a(format!("{id}/{gen}").as_bytes()),
+    }
+}
 
 /// Planted bugs (all off by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +94,9 @@ pub struct Timing {
     pub scan_period: Duration,
     /// Deadline of a client operation. Default 1.5 s.
     pub op_timeout: Duration,
+    /// Deadline of a quorum read of every task (`ClientCmd::ReadTasks`). Default 5 s (the
+    /// members' answers can be large).
+    pub read_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -73,6 +107,7 @@ impl Default for Timing {
             claim_lease: Duration::from_secs(3),
             scan_period: Duration::from_millis(250),
             op_timeout: Duration::from_millis(1500),
+            read_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -118,6 +153,8 @@ pub enum ClientCmd {
     },
     /// This node's acceptor copy of every task register (one part of a quorum read).
     Snapshot,
+    /// Every task register, read from a majority (`GET /tasks`, see [`super::taskread`]).
+    ReadTasks,
 }
 
 /// Why a client request failed.
@@ -149,6 +186,8 @@ pub enum ClientResp {
     Task(Option<TaskVal>),
     Members(Vec<MemberView>),
     Snapshot(Vec<(String, Ballot, TaskVal)>),
+    /// The merged result of a quorum read: id -> (state, runs).
+    Tasks(Merged),
     Kv(KvOutcome),
     Error {
         kind: ErrorKind,
@@ -161,16 +200,41 @@ pub enum ClientResp {
 #[derive(Debug, Clone)]
 pub enum Input {
     Tick,
-    Peer { from: NodeId, msg: PeerMsg },
-    Client { req: u64, cmd: ClientCmd },
+    Peer {
+        from: NodeId,
+        msg: PeerMsg,
+    },
+    Client {
+        req: u64,
+        cmd: ClientCmd,
+    },
+    /// A member's durable task registers for the quorum read `read` (`None`: the member could
+    /// not answer), in reply to [`Output::FetchTasks`].
+    Tasks {
+        read: u64,
+        from: NodeId,
+        snapshot: Option<Vec<Entry>>,
+    },
 }
 
 /// Outputs of the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Send { to: NodeId, msg: PeerMsg },
-    Reply { req: u64, resp: ClientResp },
+    Send {
+        to: NodeId,
+        msg: PeerMsg,
+    },
+    Reply {
+        req: u64,
+        resp: ClientResp,
+    },
     Persist(Record),
+    /// Fetch `from`'s durable task registers (this node's own too) for the quorum read `read`
+    /// and hand them back as [`Input::Tasks`].
+    FetchTasks {
+        read: u64,
+        from: NodeId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +278,8 @@ pub struct Node {
     unreplicated: BTreeMap<String, (u64, Duration)>,
     /// When this node first saw each member dead (for failover staggering).
     dead_since: BTreeMap<NodeId, Duration>,
+    /// Quorum reads of every task in flight, by client request.
+    reads: BTreeMap<u64, TaskRead>,
 }
 
 const SCAN_CLAIMS_IN_FLIGHT: usize = 64;
@@ -255,6 +321,7 @@ impl Node {
             next_scan: now + cfg.timing.scan_period,
             unreplicated: BTreeMap::new(),
             dead_since: BTreeMap::new(),
+            reads: BTreeMap::new(),
             cfg,
         }
     }
@@ -287,12 +354,43 @@ impl Node {
         self.membership.take_changes()
     }
 
+    /// The earliest time (on the clock `step` is given) at which an [`Input::Tick`] would do
+    /// anything: a membership or proposer timer, a task's renew or finish, a write-behind
+    /// replication, or the failover scan. A tick before it changes nothing (a property tested
+    /// in `node/tests.rs`), so a simulator jumps from deadline to deadline and a shell may
+    /// sleep until then. Inputs other than ticks may move it earlier: ask again after each.
+    pub fn next_deadline(&self) -> Duration {
+        let mut d = self.next_scan;
+        let mut at = |t: Duration| d = d.min(t);
+        if let Some(t) = self.membership.next_deadline() {
+            at(t);
+        }
+        if let Some(t) = self.proposer.next_deadline() {
+            at(t);
+        }
+        for j in self.runner.jobs.values().filter(|j| !j.in_flight) {
+            at(j.finish_at.min(j.next_renew));
+        }
+        for (_, due) in self.unreplicated.values() {
+            at(*due);
+        }
+        for r in self.reads.values() {
+            at(r.deadline);
+        }
+        d
+    }
+
     /// Advances the state machine by one input.
     pub fn step(&mut self, now: Duration, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Tick => self.tick(now, out),
             Input::Peer { from, msg } => self.on_peer(now, &from, msg, out),
             Input::Client { req, cmd } => self.on_client(now, req, cmd, out),
+            Input::Tasks {
+                read,
+                from,
+                snapshot,
+            } => self.on_tasks(read, from, snapshot, out),
         }
         while let Some(msg) = self.inbox.pop_front() {
             let me = self.cfg.id.clone();
@@ -326,7 +424,62 @@ impl Node {
             self.next_scan = now + self.cfg.timing.scan_period;
             self.scan(now, &mut msgs);
         }
+        self.expire_reads(now, out);
         self.send_all(msgs, out);
+    }
+
+    /// Starts a quorum read of every task for client request `req`.
+    fn start_read(&mut self, now: Duration, req: u64, out: &mut Vec<Output>) {
+        let n = self.cfg.members.len();
+        let deadline = now + self.cfg.timing.read_timeout;
+        self.reads.insert(req, TaskRead::new(n, deadline));
+        for m in &self.cfg.members {
+            out.push(Output::FetchTasks {
+                read: req,
+                from: m.clone(),
+            });
+        }
+    }
+
+    fn on_tasks(
+        &mut self,
+        read: u64,
+        from: NodeId,
+        snapshot: Option<Vec<Entry>>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(r) = self.reads.get_mut(&read) else {
+            return; // answered or expired already
+        };
+        let resp = match r.on_answer(from, snapshot) {
+            Progress::Waiting => return,
+            Progress::Done(merged) => ClientResp::Tasks(merged),
+            Progress::Failed(message) => ClientResp::Error {
+                kind: ErrorKind::Unavailable,
+                message,
+                definite: true,
+            },
+        };
+        self.reads.remove(&read);
+        out.push(Output::Reply { req: read, resp });
+    }
+
+    fn expire_reads(&mut self, now: Duration, out: &mut Vec<Output>) {
+        let due: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for req in due {
+            let r = self.reads.remove(&req).expect("listed above");
+            let resp = ClientResp::Error {
+                kind: ErrorKind::Unavailable,
+                message: r.failure(),
+                definite: true,
+            };
+            out.push(Output::Reply { req, resp });
+        }
     }
 
     fn on_peer(&mut self, now: Duration, from: &NodeId, msg: PeerMsg, out: &mut Vec<Output>) {

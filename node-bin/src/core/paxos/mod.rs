@@ -541,6 +541,22 @@ impl Proposer {
         }
     }
 
+    /// The earliest local time at which [`Proposer::tick`] would change anything: a
+    /// proposal's deadline, a round's timeout or the end of a backoff.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.props
+            .values()
+            .filter_map(|p| match p.phase {
+                Phase::Queued => Some(p.deadline),
+                Phase::Deciding => None,
+                Phase::Preparing { .. } | Phase::Accepting { .. } => {
+                    Some(p.deadline.min(p.phase_deadline))
+                }
+                Phase::Backoff { until } => Some(p.deadline.min(until)),
+            })
+            .min()
+    }
+
     /// Expires deadlines, retries timed-out rounds and ends backoffs.
     pub fn tick(&mut self, now: Duration, out: &mut Vec<(NodeId, PeerMsg)>) -> Vec<Event> {
         let mut events = Vec::new();

@@ -6,11 +6,10 @@
 mod kv;
 
 use super::bulk;
-use super::driver::DriverMsg;
+use super::driver::{DriverMsg, Fetch};
 use super::taskview::{Entry, TaskView};
 use crate::core::message::NodeId;
 use crate::core::node::{ClientCmd, ClientResp, ErrorKind};
-use crate::core::tasks;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,6 +36,8 @@ pub struct Api {
     pub http: reqwest::Client,
     /// How long a handler waits for the core (a little over the core's own deadline).
     pub wait: Duration,
+    /// How long `GET /tasks` waits for the core's quorum read (a little over its deadline).
+    pub read_wait: Duration,
 }
 
 /// Builds the router.
@@ -85,6 +86,11 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>>
 impl Api {
     /// Hands `cmd` to the core and waits for its reply.
     async fn call(&self, cmd: ClientCmd) -> ClientResp {
+        self.call_within(cmd, self.wait).await
+    }
+
+    /// Hands `cmd` to the core and waits at most `wait` for its reply.
+    async fn call_within(&self, cmd: ClientCmd, wait: Duration) -> ClientResp {
         let (tx, rx) = oneshot::channel();
         let sent = self.core.send(DriverMsg::Client { cmd, reply: tx }).is_ok();
         if !sent {
@@ -94,7 +100,7 @@ impl Api {
                 definite: true,
             };
         }
-        match tokio::time::timeout(self.wait, rx).await {
+        match tokio::time::timeout(wait, rx).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(_)) => ClientResp::Error {
                 kind: ErrorKind::Unavailable,
@@ -288,40 +294,53 @@ async fn fetch_peer(http: reqwest::Client, addr: SocketAddr) -> Option<Snap> {
     parsed.await?.ok().map(|b| b.tasks)
 }
 
-/// `GET /tasks`: reads every task register from a majority of the configured cluster and
-/// keeps the highest-ballot value of each, so every acknowledged task appears.
+/// Carries out the core's fetches for its quorum reads ([`crate::core::node::Output::FetchTasks`]):
+/// this node's own durable registers from the task view, a peer's over `GET /internal/tasks`,
+/// each answer (or `None` when the peer could not answer) back to the core. Once the core has
+/// answered a read, its fetches still running are aborted.
+pub async fn fetch_loop(api: Api, mut rx: tokio::sync::mpsc::UnboundedReceiver<Fetch>) {
+    let mut running: BTreeMap<u64, Vec<tokio::task::AbortHandle>> = BTreeMap::new();
+    while let Some(f) = rx.recv().await {
+        let (read, from) = match f {
+            Fetch::Start { read, from } => (read, from),
+            Fetch::Done { read } => {
+                for h in running.remove(&read).unwrap_or_default() {
+                    h.abort();
+                }
+                continue;
+            }
+        };
+        let api = api.clone();
+        let task = tokio::spawn(async move {
+            let snapshot = if from == api.id {
+                local_snapshot(&api).await
+            } else {
+                match api.peers.get(&from) {
+                    Some(addr) => fetch_peer(api.http.clone(), *addr).await,
+                    None => None,
+                }
+            };
+            let _ = api.core.send(DriverMsg::Tasks {
+                read,
+                from,
+                snapshot,
+            });
+        });
+        running.entry(read).or_default().push(task.abort_handle());
+    }
+}
+
+/// `GET /tasks`: the core's quorum read of every task register (`core::taskread`): a majority
+/// of the configured cluster answers and the highest-ballot value of each task is kept, so
+/// every acknowledged task appears.
 async fn all_tasks(State(api): State<Api>) -> Response {
-    let quorum = api.peers.len() / 2 + 1;
-    let mut set = tokio::task::JoinSet::new();
-    for (id, addr) in api.peers.iter() {
-        if *id != api.id {
-            set.spawn(fetch_peer(api.http.clone(), *addr));
-        }
-    }
-    let mut snaps = Vec::new();
-    if let Some(s) = local_snapshot(&api).await {
-        snaps.push(s);
-    }
-    while snaps.len() < quorum {
-        match set.join_next().await {
-            Some(Ok(Some(s))) => snaps.push(s),
-            Some(_) => {}
-            None => break,
-        }
-    }
-    set.abort_all();
-    if snaps.len() < quorum {
-        let msg = format!(
-            "quorum read failed: {} of {} members answered, {quorum} needed",
-            snaps.len(),
-            api.peers.len()
-        );
-        return error(StatusCode::SERVICE_UNAVAILABLE, msg, true);
-    }
+    let merged = match api.call_within(ClientCmd::ReadTasks, api.read_wait).await {
+        ClientResp::Tasks(m) => m,
+        other => return unexpected(other),
+    };
     let body = bulk::run(move || {
         // Written directly: with tens of thousands of tasks a serde_json::Value tree is the
         // slowest part of the read.
-        let merged = tasks::merge(snaps);
         let mut out = String::with_capacity(merged.len() * 48 + 16);
         out.push_str("{\"tasks\":{");
         for (i, (id, (state, runs))) in merged.iter().enumerate() {
