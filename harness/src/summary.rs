@@ -72,6 +72,9 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         opt!("locks", p.locks.to_string(), "3");
         opt!("lease-ttl", ms(p.lease_ttl_ms), "2s");
         opt!("task-work", format!("{}ms", p.task_work_ms), "50ms");
+        if p.overlap {
+            a.push("--overlap".into());
+        }
     }
     opt!("store", cfg.store.display().to_string(), "store");
     let default_bin = default_node_bin().ok();

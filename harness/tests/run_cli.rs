@@ -226,8 +226,8 @@ fn all_nemeses_from_a_plan_file_is_valid_and_replays_it() {
     );
 }
 
-/// `--net loopback`: nodes on 127.0.0.x, the default nemesis becomes kill and pause (said in
-/// the rerun line); valid against the correct node.
+/// `--net loopback`: nodes on 127.0.0.x, the default nemesis becomes kill, pause and clock
+/// (said in the rerun line); valid against the correct node.
 #[test]
 fn loopback_mode_is_valid_with_kill_and_pause() {
     if !can_run() {
@@ -241,7 +241,7 @@ fn loopback_mode_is_valid_with_kill_and_pause() {
     ]);
     assert_eq!(r.code(), 0, "seed 107, loopback: not valid:\n{}", r.all());
     assert!(
-        r.stdout().contains("--nemesis=kill,pause"),
+        r.stdout().contains("--nemesis=kill,pause,clock"),
         "{}",
         r.stdout()
     );
@@ -276,6 +276,8 @@ fn bad_flags_exit_254_naming_the_flag() {
         (&["run", "--nodes=0"][..], "--nodes"),
         (&["run", "--concurrency=3x"], "--concurrency"),
         (&["run", "--nemesis=flood"], "--nemesis"),
+        (&["run", "--nemesis=clock,skew"], "--nemesis"),
+        (&["run", "--net=loopback", "--nemesis=lossy"], "--nemesis"),
         (&["run", "--time-limit=soon"], "--time-limit"),
         (&["run", "--rate=0"], "--rate"),
         (&["run", "--net-backend=nft"], "--net-backend"),

@@ -28,6 +28,8 @@ pub fn open(cfg: &RunConfig, run_dir: &Path) -> anyhow::Result<Box<dyn Cluster>>
             .parse::<BackendChoice>()
             .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
     }
+    // Nodes run under the libfaketime preload only when the plan may bump their clocks.
+    sc.clock_faults = cfg.plan.nemesis.has_clock();
     let sandbox = Sandbox::up(sc).context("bringing the sandbox up")?;
     let cluster = gauntlet_node::GauntletNode::new(
         sandbox,
