@@ -51,7 +51,7 @@ pub fn run(
     rx: Receiver<DriverMsg>,
     core: Sender<DriverMsg>,
     net: UnboundedSender<(NodeId, PeerMsg)>,
-    start: Instant,
+    start: super::clock::CoreClock,
     tick: Duration,
 ) {
     let mut records_in_log = log.records();
