@@ -216,7 +216,7 @@ pub async fn await_tasks_done(
         unready.clear();
         for n in nodes {
             if let Err(e) = cluster.ready(n).await {
-                unready.push(if e.starts_with(n.as_str()) {
+                unready.push(if e.starts_with(&format!("{n}:")) {
                     e
                 } else {
                     format!("{n}: {e}")
