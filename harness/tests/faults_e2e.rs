@@ -258,3 +258,61 @@ fn a_cluster_that_does_not_recover_is_no_recovery() {
     assert_eq!(recovery["value"]["outcome"], "budget", "{recovery}");
     assert!(r.all().contains("no-recovery"), "{}", r.all());
 }
+
+/// Proves bad fault entries in a plan file are refused before anything starts, exit 254,
+/// naming the file and the entry: a loss probability of 1.5, a clock bump beyond ±10 years
+/// (i64::MAX ms), an unknown fault kind (named with its line). Needs no root.
+#[test]
+fn bad_fault_entries_in_a_plan_file_exit_254_naming_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(GAUNTLET)
+        .args([
+            "plan",
+            "--seed=1",
+            "--nemesis=clock,lossy",
+            "--time-limit=20s",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["faults"].as_array().is_some_and(|f| !f.is_empty()),
+        "no fault planned"
+    );
+    let edits = [
+        (
+            serde_json::json!({"kind": "loss", "links": [{"from": "n1", "to": "n2"}], "probability": 1.5}),
+            "`probability`",
+        ),
+        (
+            serde_json::json!({"kind": "clock-bump", "nodes": ["n1"], "offset_ms": i64::MAX}),
+            "`offset_ms`",
+        ),
+        (
+            serde_json::json!({"kind": "flood", "nodes": ["n1"]}),
+            "flood",
+        ),
+    ];
+    for (fault, named) in edits {
+        let mut p = plan.clone();
+        p["faults"][0]["fault"] = fault;
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&p).unwrap()).unwrap();
+        let out = Command::new(GAUNTLET)
+            .args(["run", &format!("--plan={}", path.display())])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{named}: {err}");
+        assert!(
+            err.contains("plan.json") && err.contains(named),
+            "{named}: {err}"
+        );
+        if named != "flood" {
+            assert!(err.contains("faults[0]"), "{named}: {err}");
+        } else {
+            assert!(err.contains("line"), "{err}");
+        }
+    }
+}
