@@ -7,10 +7,12 @@
 //! "offset_ms": -5000}`).
 //!
 //! What is drawn, and why:
-//! - **clock** (any number of nodes, since a wall-clock fault must never cost the correct node
-//!   availability): half bumps, a quarter strobes, a quarter drifts. A bump jumps by ±100 ms to
-//!   ±1 h (log-uniform, either direction); a strobe flips between 0 and ±1 s..±1 h every
-//!   10-500 ms for the whole fault; a drift runs the wall clock at 0.9-1.1 × real speed.
+//! - **clock** (half the time every node, else a random non-empty subset: a wall-clock fault
+//!   must never cost the correct node anything, and in a quorum system a fault on a minority
+//!   is outvoted, so most clock faults reach a majority): 5/8 bumps, 2/8 strobes, 1/8 drifts.
+//!   A bump jumps by ±250 ms to ±1 h (log-uniform, either direction; its heal jumps back the
+//!   other way); a strobe flips between 0 and ±1 s..±1 h every 10-500 ms for the whole fault;
+//!   a drift runs the wall clock at 0.9-1.1 × real speed.
 //! - **lossy**: a random non-empty set of directed links loses 10-60 % of packets.
 //! - **slow**: a minority of nodes sends at 1, 4 or 16 Mbit/s (token bucket of 16 KiB, 50-500 ms
 //!   of queue), rates whose measurement takes at most about 0.2 s a node.
@@ -48,14 +50,18 @@ fn signed(ms: i64, rng: &mut ChaCha8Rng) -> i64 {
 
 /// A clock fault lasting `span_ms` (a strobe strobes for all of it).
 pub(super) fn clock(nodes: &[NodeId], span_ms: u64, rng: &mut ChaCha8Rng) -> (String, Fault) {
-    let targets = some_nodes(nodes, rng);
-    let roll = rng.gen_range(0..4);
+    let targets = if rng.gen_bool(0.5) {
+        nodes.to_vec()
+    } else {
+        some_nodes(nodes, rng)
+    };
+    let roll = rng.gen_range(0..8);
     let fault = match roll {
-        0 | 1 => Fault::ClockBump {
+        0..=4 => Fault::ClockBump {
             nodes: targets,
-            offset_ms: signed(log_ms(100, 3_600_000, rng), rng),
+            offset_ms: signed(log_ms(250, 3_600_000, rng), rng),
         },
-        2 => Fault::ClockStrobe {
+        5 | 6 => Fault::ClockStrobe {
             nodes: targets,
             a_ms: 0,
             b_ms: signed(log_ms(1_000, 3_600_000, rng), rng),
