@@ -4,7 +4,9 @@
 //!
 //! The rules, for the generator and for a plan file alike:
 //! - at most one fault of each kind ([`FaultKind`]) at a time, so two faults never fight over
-//!   one mechanism (two clock faults on a node would add up, two partitions would union);
+//!   one mechanism (two clock faults on a node would add up, two partitions would union); and
+//!   `lossy` and `slow` count as one kind here: a token bucket on a sender drops the datagrams
+//!   a loss fault's verification counts, so the measured loss would not be the planned one;
 //! - kills and pauses never name the same node at once, and together stop at most a minority
 //!   (`(n - 1) / 2`, at least 1), so the correct cluster keeps a working majority;
 //! - entries are in start order; each lasts more than 0 ns and ends by the time limit.
@@ -26,6 +28,15 @@ use crate::faults::{Fault, NodeId};
 /// The most nodes that may be killed or paused at once in an `n`-node cluster.
 pub(super) fn most_down(n: usize) -> usize {
     (n.saturating_sub(1) / 2).max(1)
+}
+
+/// The mechanism a kind uses, for the one-at-a-time rule: loss and rate limits share the
+/// links (see the module docs).
+fn mechanism(k: Option<FaultKind>) -> Option<FaultKind> {
+    match k {
+        Some(FaultKind::Slow) => Some(FaultKind::Lossy),
+        other => other,
+    }
 }
 
 /// The nodes a kill or pause stops.
@@ -57,7 +68,11 @@ pub(super) fn schedule(
         let free: Vec<FaultKind> = kinds
             .iter()
             .copied()
-            .filter(|k| !active.iter().any(|f| FaultKind::of(&f.fault) == Some(*k)))
+            .filter(|k| {
+                !active
+                    .iter()
+                    .any(|f| mechanism(FaultKind::of(&f.fault)) == mechanism(Some(*k)))
+            })
             .filter(|k| !matches!(k, FaultKind::Kill | FaultKind::Pause) || room > 0)
             .collect();
         let Some(&kind) = free.choose(rng) else {
@@ -112,11 +127,12 @@ pub(super) fn validate_times(
             .filter(|(_, g)| g.heal_at_ns > f.at_ns);
         let mut down: BTreeSet<&NodeId> = stopped(&f.fault).iter().collect();
         for (j, g) in before {
-            if FaultKind::of(&g.fault) == FaultKind::of(&f.fault) {
+            if mechanism(FaultKind::of(&g.fault)) == mechanism(FaultKind::of(&f.fault)) {
                 return Err(format!(
-                    "faults[{i}]: a {} while faults[{j}], of the same kind, is in force \
-                     (overlapping faults must be of different kinds)",
-                    f.fault.kind()
+                    "faults[{i}]: a {} while faults[{j}] ({}) is in force (overlapping faults \
+                     must be of different kinds, and loss and slow count as one)",
+                    f.fault.kind(),
+                    g.fault.kind()
                 ));
             }
             for n in stopped(&g.fault) {
@@ -207,7 +223,21 @@ mod tests {
         assert!(p
             .validate()
             .unwrap_err()
-            .starts_with("faults[1]: a kill while faults[0], of the same kind"));
+            .starts_with("faults[1]: a kill while faults[0] (kill) is in force"));
+        p.faults[0].fault = Fault::Slow {
+            nodes: vec!["n3".into()],
+            rate_kbit: 1024,
+            burst_bytes: 16384,
+            latency_ms: 100,
+        };
+        p.faults[1].fault = Fault::Loss {
+            links: vec![nemesis::Link::from("n1->n2")],
+            probability: 0.3,
+        };
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .starts_with("faults[1]: a loss while faults[0] (slow) is in force"));
         p.faults[1].fault = Fault::Pause {
             nodes: vec!["n2".into()],
         };
