@@ -82,7 +82,7 @@ pub struct ExecFlags {
     /// An argument passed to every node (repeatable), e.g. --node-arg=--bug=lock-without-quorum.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
-    /// Network: namespaces (all faults) or loopback (kill and pause only).
+    /// Network: namespaces (all faults) or loopback (kill, pause and clock faults only).
     #[arg(long, default_value = "namespaces")]
     pub net: NetMode,
     /// Partition backend: route (kernel-only, the default), iptables, or auto (iptables when

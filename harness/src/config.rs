@@ -219,7 +219,7 @@ pub struct PlanOptions {
 pub enum NetMode {
     /// Each node in its own network namespace on a private bridge (all faults).
     Namespaces,
-    /// Nodes on 127.0.0.x in the controller's namespace (kill and pause only).
+    /// Nodes on 127.0.0.x in the controller's namespace (kill, pause and clock faults only).
     Loopback,
 }
 
