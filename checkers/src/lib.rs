@@ -3,7 +3,7 @@
 //! | module | what it owns |
 //! | --- | --- |
 //! | [`verdict`] | [`Verdict`]: JSON `true` / `false` / `"unknown"`, merged false > unknown > true |
-//! | [`tasks`] | lost / phantom / unexpected / not-done / recovered / duplicated tasks |
+//! | [`tasks`] | lost / phantom / unexpected / not-done / recovered / duplicated tasks, and no-recovery (the cluster not healthy after the final heal) |
 //! | [`locks`] | split locks (overlapping certain holds) and fencing tokens that must grow |
 //! | [`stats`] | ok / fail / info counts per `f` |
 //! | [`compose`] | [`Results`]: every checker's result and the merged verdict |

@@ -56,6 +56,16 @@ fn tasks(s: &mut String, t: &TasksResult) {
     if let Some(r) = &t.final_read {
         let _ = writeln!(s, "  final read: invoked at {}, ok at {}", r.invoke, r.ok);
     }
+    if let Some(n) = &t.no_recovery {
+        let _ = writeln!(
+            s,
+            "  no-recovery: the cluster was not healthy {} ms after the final heal (it promises {} ms; {}): {}",
+            n.waited_ms,
+            n.liveness_ms,
+            n.op,
+            n.unready.join("; ")
+        );
+    }
     for (kind, list, total) in [
         ("lost", &t.lost, c.lost),
         ("phantom", &t.phantom, c.phantom),

@@ -10,14 +10,19 @@
 //! - *unfinished*: present and not `done`, but the recovery wait ran out before the cluster
 //!   had been healthy long enough to finish it: not proof of anything (unknown);
 //! - *recovered*: the submit's outcome was unknown (`info`, or never completed) and it is present;
-//! - *duplicated*: `runs` > 1.
+//! - *duplicated*: `runs` > 1;
+//! - *no-recovery* (of the cluster, not a task): the recovery wait lasted at least
+//!   `liveness_ms` after the final heal and still ended with a node not ready; the `recovery`
+//!   op's `unready` says what was wrong. A wait cut shorter than that with a node not ready
+//!   is only unknown.
 //!
-//! Lost, phantom, unexpected and not-done are invalid; duplicated is invalid only with
+//! Lost, phantom, unexpected, not-done and no-recovery are invalid (no-recovery even without
+//! a final read); duplicated is invalid only with
 //! `exactly_once`. No ok `read-tasks` makes the verdict unknown.
 //!
 //! The recovery wait: a run records how its wait for the tasks ended as a nemesis `info` op
 //! `recovery` (`{"outcome": "done"|"budget"|"interrupted", "waited_ms", "healthy_ms",
-//! "liveness_ms"}`, docs/history-format.md). A task that is not done is *not-done* (invalid)
+//! "liveness_ms"}`, plus `unready` when a node was not ready, docs/history-format.md). A task that is not done is *not-done* (invalid)
 //! when the wait saw every task done, or when the cluster had been healthy (every node ready)
 //! for at least `liveness_ms`, the time the system promises to finish any task in; otherwise
 //! the budget ran out first and it is *unfinished* (unknown). Without a `recovery` op (a
@@ -59,8 +64,27 @@ pub struct RecoveryWait {
     pub waited_ms: u64,
     /// How long every node had been ready, continuously, when the wait ended.
     pub healthy_ms: u64,
-    /// How long the system promises a healthy cluster needs to finish any acked task.
+    /// How long the system promises a healthy cluster needs to finish any acked task; also
+    /// how long after the final heal it may take to become healthy (every node ready).
     pub liveness_ms: u64,
+    /// What was still wrong when the wait ended, one entry a node that was not ready
+    /// (`n3: /health: connection refused`); empty when every node was ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unready: Vec<String>,
+}
+
+/// A cluster that did not recover: some node was still not ready when a recovery wait of at
+/// least the system's bound ended (the anomaly class `no-recovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoRecovery {
+    /// The `recovery` op that says so.
+    pub op: OpEvidence,
+    /// How long the wait lasted after the final heal.
+    pub waited_ms: u64,
+    /// The bound the system promises to be healthy within.
+    pub liveness_ms: u64,
+    /// What was still wrong, per node.
+    pub unready: Vec<String>,
 }
 
 impl RecoveryWait {
@@ -150,6 +174,9 @@ pub struct TaskCounts {
     pub recovered: u64,
     /// See the module docs.
     pub duplicated: u64,
+    /// 1 when the cluster did not recover (see the module docs), else 0.
+    #[serde(default)]
+    pub no_recovery: u64,
 }
 
 /// The verdict of the tasks checker, with counts and capped lists of evidence.
@@ -180,6 +207,9 @@ pub struct TasksResult {
     /// How the run's recovery wait ended, when the history says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryWait>,
+    /// The cluster did not recover after the final heal (an anomaly), with what was wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_recovery: Option<NoRecovery>,
     /// Recovered tasks (not an anomaly).
     pub recovered: Vec<TaskAnomaly>,
     /// Duplicated tasks (an anomaly only with `exactly_once`).
@@ -301,13 +331,18 @@ pub(crate) struct TasksChecker {
     error_count: u64,
     /// The last `recovery` op's value.
     recovery: Option<RecoveryWait>,
+    /// Where the last `recovery` op is.
+    recovery_op: Option<OpEvidence>,
 }
 
 impl TasksChecker {
     /// Observes the run's `recovery` op (a nemesis info op).
     pub fn observe_recovery(&mut self, op: &OpRef<'_>) {
         match op.value.decode::<RecoveryWait>() {
-            Ok(r) => self.recovery = Some(r),
+            Ok(r) => {
+                self.recovery = Some(r);
+                self.recovery_op = Some(OpEvidence::of(op));
+            }
             Err(e) => self.error(format!(
                 "recovery at index {}: value must be {{\"outcome\", \"waited_ms\", \"healthy_ms\", \"liveness_ms\"}}: {e}",
                 op.index
@@ -504,13 +539,18 @@ impl TasksChecker {
             not_done: Vec::new(),
             unfinished: Vec::new(),
             recovery: self.recovery.clone(),
+            no_recovery: None,
             recovered: Vec::new(),
             duplicated: Vec::new(),
         };
+        judge_recovery(self.recovery.as_ref(), self.recovery_op, &mut result);
         let Some((span, text)) = self.last_read.take() else {
             result
                 .reasons
                 .push("no ok read-tasks: cannot tell lost tasks from slow ones".into());
+            if result.no_recovery.is_some() {
+                result.valid = Verdict::Invalid;
+            }
             return Some(result);
         };
         let text: &str = match &text {
@@ -565,6 +605,36 @@ impl TasksChecker {
         };
         classes.finish(opts, judge, &mut result);
         Some(result)
+    }
+}
+
+/// The class `no-recovery`: a recovery wait that lasted the system's whole bound and still
+/// ended with a node not ready is an anomaly; one cut shorter than the bound is only a reason
+/// for unknown (the cluster might have recovered given the time it is promised).
+fn judge_recovery(w: Option<&RecoveryWait>, op: Option<OpEvidence>, r: &mut TasksResult) {
+    let (Some(w), Some(op)) = (w, op) else {
+        return;
+    };
+    if w.unready.is_empty() || w.outcome == "interrupted" {
+        return;
+    }
+    if w.waited_ms >= w.liveness_ms {
+        r.counts.no_recovery = 1;
+        r.no_recovery = Some(NoRecovery {
+            op,
+            waited_ms: w.waited_ms,
+            liveness_ms: w.liveness_ms,
+            unready: w.unready.clone(),
+        });
+    } else {
+        r.reasons.push(format!(
+            "the cluster was not ready when the recovery wait of {} ms ran out, shorter than the \
+             {} ms it may take to recover: not proof that it does not (rerun with a longer \
+             --recovery); still wrong: {}",
+            w.waited_ms,
+            w.liveness_ms,
+            w.unready.join("; ")
+        ));
     }
 }
 
@@ -668,6 +738,7 @@ impl Classes {
             c.unexpected
         };
         let invalid = c.lost
+            + c.no_recovery
             + c.phantom
             + unexpected
             + c.not_done

@@ -11,7 +11,7 @@ use crate::workloads::WorkloadName;
 
 /// The ids of every [`PlanFlags`] flag: what `run --plan FILE` conflicts with (the plan
 /// file has its own options; a flag given with it would be silently ignored).
-pub const PLAN_FLAG_IDS: [&str; 11] = [
+pub const PLAN_FLAG_IDS: [&str; 12] = [
     "nodes",
     "time_limit",
     "concurrency",
@@ -23,6 +23,7 @@ pub const PLAN_FLAG_IDS: [&str; 11] = [
     "locks",
     "lease_ttl",
     "task_work",
+    "overlap",
 ];
 
 /// The flags the plan depends on (shared by `run` and `plan`).
@@ -40,7 +41,7 @@ pub struct PlanFlags {
     /// Workload: tasks, locks, mixed or register (read/write/cas, checked for linearizability).
     #[arg(long, default_value = defaults::WORKLOAD)]
     pub workload: WorkloadName,
-    /// Faults: none, partition, kill, pause, all, or a comma list.
+    /// Faults: none, partition, kill, pause, clock, lossy, slow, all, or a comma list.
     #[arg(long, default_value = defaults::NEMESIS)]
     pub nemesis: NemesisSet,
     /// Mean time between faults and mean length of a fault.
@@ -62,6 +63,10 @@ pub struct PlanFlags {
     /// How long each task runs on its node.
     #[arg(long, default_value = defaults::TASK_WORK, value_name = "DURATION", value_parser = parse_duration)]
     pub task_work: Duration,
+    /// Let faults of different kinds overlap (a partition during a pause during a clock
+    /// bump); without it one fault at a time. Healing order: docs/run.md "Faults".
+    #[arg(long)]
+    pub overlap: bool,
 }
 
 /// The flags only the execution of a run depends on.
@@ -79,7 +84,7 @@ pub struct ExecFlags {
     /// An argument passed to every node (repeatable), e.g. --node-arg=--bug=lock-without-quorum.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
-    /// Network: namespaces (all faults) or loopback (kill and pause only).
+    /// Network: namespaces (all faults) or loopback (kill, pause and clock faults only).
     #[arg(long, default_value = defaults::NET)]
     pub net: NetMode,
     /// Partition backend: route (kernel-only, the default), iptables, or auto (iptables when
@@ -154,6 +159,7 @@ impl PlanFlags {
             locks: self.locks,
             lease_ttl_ms: millis("--lease-ttl", self.lease_ttl)?,
             task_work_ms: millis("--task-work", self.task_work)?,
+            overlap: self.overlap,
         };
         opts.validate().map_err(|e| bad_input(e.for_flags()))?;
         Ok(opts)
@@ -295,7 +301,12 @@ mod tests {
                 .get_default_values()
                 .first()
                 .map_or("5".into(), |v| v.to_string_lossy().into_owned());
-            let err = Cmd::try_parse_from(["run", "--plan=p.json", &long, &value])
+            // A switch (--overlap) takes no value.
+            let mut argv = vec!["run", "--plan=p.json", &long];
+            if arg.get_action().takes_values() {
+                argv.push(&value);
+            }
+            let err = Cmd::try_parse_from(argv)
                 .err()
                 .unwrap_or_else(|| panic!("{long} was accepted with --plan"));
             assert_eq!(
@@ -333,5 +344,12 @@ mod tests {
         assert_eq!("all".parse::<NemesisSet>().unwrap().label(), "all");
         assert_eq!("none".parse::<NemesisSet>().unwrap().label(), "none");
         assert!("kill,boom".parse::<NemesisSet>().is_err());
+        let s: NemesisSet = "clock,lossy,slow".parse().unwrap();
+        assert_eq!(s.label(), "clock+lossy+slow");
+        assert!(s.has_clock());
+        let all: NemesisSet = "partition,kill,pause,clock,lossy,slow".parse().unwrap();
+        assert_eq!(all.label(), "all");
+        let e = "clock,skew".parse::<NemesisSet>().unwrap_err();
+        assert!(e.contains("\"skew\"") && e.contains("lossy"), "{e}");
     }
 }

@@ -81,6 +81,12 @@ pub trait Cluster: Send + Sync {
     fn task_liveness(&self) -> Option<std::time::Duration> {
         None
     }
+    /// The node's wall clock minus the controller's, in ms, as the node's own process reports
+    /// it (what a clock fault did to the node, recorded in the history's nemesis op). The
+    /// default: the system offers no way to ask.
+    fn clock_offset<'a>(&'a self, _node: &'a NodeId) -> BoxFuture<'a, Result<f64, String>> {
+        Box::pin(async { Err("the system does not report its clock".to_string()) })
+    }
     /// Every node's process state, for `nodes.json` (pid, exit status, restarts).
     fn node_states(&self) -> serde_json::Value;
     /// The clients of the workloads it offers, built on its own API.

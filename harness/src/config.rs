@@ -21,6 +21,50 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP of a minority of nodes, healed by SIGCONT.
     Pause,
+    /// Wall-clock faults (bump, strobe, drift) with libfaketime, healed by resetting the
+    /// clock. Nodes run under the preload only in runs whose plan has them.
+    Clock,
+    /// Random loss on directed links (iptables `statistic`), healed by removing the rule.
+    Lossy,
+    /// A rate limit on nodes' egress (`tc tbf`), healed by removing the qdisc.
+    Slow,
+}
+
+impl FaultKind {
+    /// Every kind, in the order `all` lists them.
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Partition,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Lossy,
+        FaultKind::Slow,
+    ];
+
+    /// The kind of a fault the plan holds (`clock-bump`, `clock-strobe` and `clock-drift`
+    /// are all `clock`; `netem` is no run kind: the kernel here has no `sch_netem`).
+    pub fn of(fault: &crate::faults::Fault) -> Option<FaultKind> {
+        use crate::faults::Fault;
+        Some(match fault {
+            Fault::Partition { .. } => FaultKind::Partition,
+            Fault::Kill { .. } => FaultKind::Kill,
+            Fault::Pause { .. } => FaultKind::Pause,
+            Fault::ClockBump { .. } | Fault::ClockStrobe { .. } | Fault::ClockDrift { .. } => {
+                FaultKind::Clock
+            }
+            Fault::Loss { .. } => FaultKind::Lossy,
+            Fault::Slow { .. } => FaultKind::Slow,
+            Fault::Netem { .. } => return None,
+        })
+    }
+
+    /// Whether faults of this kind need the node namespaces (not `--net loopback`).
+    pub fn needs_namespaces(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Partition | FaultKind::Lossy | FaultKind::Slow
+        )
+    }
 }
 
 /// The set of fault kinds of a run: `none`, `all`, or a comma list of kinds.
@@ -31,7 +75,13 @@ pub struct NemesisSet(pub BTreeSet<FaultKind>);
 impl NemesisSet {
     /// Every fault kind.
     pub fn all() -> Self {
-        NemesisSet([FaultKind::Partition, FaultKind::Kill, FaultKind::Pause].into())
+        NemesisSet(FaultKind::ALL.into())
+    }
+
+    /// Whether the plan may hold clock faults (the sandbox then starts nodes under the
+    /// libfaketime preload).
+    pub fn has_clock(&self) -> bool {
+        self.0.contains(&FaultKind::Clock)
     }
 
     /// The name used in the store path: `none`, `all`, or the kinds joined by `+`.
@@ -61,6 +111,9 @@ impl fmt::Display for FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
+            FaultKind::Lossy => "lossy",
+            FaultKind::Slow => "slow",
         })
     }
 }
@@ -73,20 +126,17 @@ impl FromStr for NemesisSet {
             match part {
                 "none" => {}
                 "all" => set.extend(NemesisSet::all().0),
-                "partition" => {
-                    set.insert(FaultKind::Partition);
-                }
-                "kill" => {
-                    set.insert(FaultKind::Kill);
-                }
-                "pause" => {
-                    set.insert(FaultKind::Pause);
-                }
-                other => {
-                    return Err(format!(
-                        "unknown nemesis {other:?} (expected none, partition, kill, pause, all or a comma list)"
-                    ))
-                }
+                other => match FaultKind::ALL.iter().find(|k| k.to_string() == other) {
+                    Some(k) => {
+                        set.insert(*k);
+                    }
+                    None => {
+                        return Err(format!(
+                            "unknown nemesis {other:?} (expected none, partition, kill, pause, \
+                             clock, lossy, slow, all or a comma list)"
+                        ))
+                    }
+                },
             }
         }
         Ok(NemesisSet(set))
@@ -119,6 +169,10 @@ pub struct PlanOptions {
     pub lease_ttl_ms: u64,
     /// How long a task runs on its node, in ms. Default 50.
     pub task_work_ms: u64,
+    /// Whether faults of different kinds may overlap (`--overlap`). Default false: one
+    /// fault at a time. Absent in plan files written before the knob (read as false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overlap: bool,
 }
 
 /// How the node processes are networked.
@@ -127,7 +181,7 @@ pub struct PlanOptions {
 pub enum NetMode {
     /// Each node in its own network namespace on a private bridge (all faults).
     Namespaces,
-    /// Nodes on 127.0.0.x in the controller's namespace (kill and pause only).
+    /// Nodes on 127.0.0.x in the controller's namespace (kill, pause and clock faults only).
     Loopback,
 }
 

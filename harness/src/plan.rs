@@ -22,6 +22,8 @@ use crate::faults::{Fault, GrudgeKind, NodeId};
 use crate::workloads::Cursor;
 pub use crate::workloads::{ClientOp, PlannedOp};
 
+mod faults_kinds;
+mod faults_overlap;
 mod validate;
 
 /// The largest plan file [`Plan::load`] reads: 256 MiB. The largest plan the flags allow
@@ -44,7 +46,8 @@ pub struct Plan {
     pub nodes: Vec<NodeId>,
     /// One entry per concurrent client worker.
     pub workers: Vec<WorkerPlan>,
-    /// Faults in time order; they never overlap.
+    /// Faults in start order; they never overlap, unless `options.overlap` (then faults of
+    /// different kinds may: see `plan/faults_overlap.rs`).
     pub faults: Vec<PlannedFault>,
 }
 
@@ -66,7 +69,8 @@ pub struct PlannedFault {
     pub at_ns: u64,
     /// When to heal it (at the latest at the end of the main phase).
     pub heal_at_ns: u64,
-    /// A label for people: the grudge kind (`majorities-ring`, ...), `kill` or `pause`.
+    /// A label for people: the grudge kind (`majorities-ring`, ...), `kill`, `pause`, or the
+    /// fault's kind (`clock-bump`, `loss`, `slow`, ...).
     #[serde(default)]
     pub name: String,
     /// What to do.
@@ -129,52 +133,72 @@ fn worker_ops(opts: &PlanOptions, w: usize, rng: &mut ChaCha8Rng) -> Vec<Planned
 }
 
 /// Faults one at a time: a quiet gap, then a fault lasting about the interval, then a gap...
+/// With `overlap`, faults of different kinds may overlap ([`faults_overlap::schedule`]).
 fn fault_schedule(opts: &PlanOptions, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<PlannedFault> {
     let kinds: Vec<FaultKind> = opts.nemesis.0.iter().copied().collect();
     if kinds.is_empty() {
         return Vec::new();
+    }
+    if opts.overlap {
+        return faults_overlap::schedule(opts, nodes, rng);
     }
     let limit = opts.time_limit_ms * MS;
     let iv = opts.nemesis_interval_ms * MS;
     let span = |rng: &mut ChaCha8Rng| rng.gen_range(iv / 2..=iv + iv / 2);
     let mut faults = Vec::new();
     let mut t = span(rng);
+    let most = faults_overlap::most_down(nodes.len());
     while t + 100 * MS < limit {
         let kind = *kinds.choose(rng).expect("kinds is not empty");
-        let (name, fault) = make_fault(kind, nodes, rng);
+        let (name, fault) = make_fault(kind, nodes, nodes, most, rng);
         let heal = (t + span(rng)).min(limit);
-        faults.push(PlannedFault {
-            at_ns: t,
-            heal_at_ns: heal,
-            name,
-            fault,
-        });
+        faults.push(finish_fault(t, heal, name, fault));
         t = heal + span(rng);
     }
     faults
 }
 
-/// A minority of the nodes (at least one).
-fn minority(nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Vec<NodeId> {
-    let most = ((nodes.len().saturating_sub(1)) / 2).max(1);
-    let k = rng.gen_range(1..=most);
-    let mut v: Vec<NodeId> = nodes.choose_multiple(rng, k).cloned().collect();
+/// The planned fault from `at` to `heal` (a strobe strobes for all of it).
+fn finish_fault(at: u64, heal: u64, name: String, mut fault: Fault) -> PlannedFault {
+    if let Fault::ClockStrobe { duration_ms, .. } = &mut fault {
+        *duration_ms = ((heal - at) / MS).max(1);
+    }
+    PlannedFault {
+        at_ns: at,
+        heal_at_ns: heal,
+        name,
+        fault,
+    }
+}
+
+/// Up to `most` (at least one) of `up`, sorted.
+fn minority(up: &[NodeId], most: usize, rng: &mut ChaCha8Rng) -> Vec<NodeId> {
+    let k = rng.gen_range(1..=most.max(1).min(up.len()).max(1));
+    let mut v: Vec<NodeId> = up.choose_multiple(rng, k).cloned().collect();
     v.sort();
     v
 }
 
-fn make_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> (String, Fault) {
+/// A fault of `kind`. Kills, pauses and slow links take at most `most` of the nodes in `up`
+/// (those not killed or paused by an overlapping fault).
+fn make_fault(
+    kind: FaultKind,
+    nodes: &[NodeId],
+    up: &[NodeId],
+    most: usize,
+    rng: &mut ChaCha8Rng,
+) -> (String, Fault) {
     match kind {
         FaultKind::Kill => (
             "kill".into(),
             Fault::Kill {
-                nodes: minority(nodes, rng),
+                nodes: minority(up, most, rng),
             },
         ),
         FaultKind::Pause => (
             "pause".into(),
             Fault::Pause {
-                nodes: minority(nodes, rng),
+                nodes: minority(up, most, rng),
             },
         ),
         FaultKind::Partition => {
@@ -185,6 +209,13 @@ fn make_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> (Strin
                     grudge: g.generate(nodes, rng),
                 },
             )
+        }
+        // The strobe's duration is set by `finish_fault`.
+        FaultKind::Clock => faults_kinds::clock(nodes, 1, rng),
+        FaultKind::Lossy => faults_kinds::lossy(nodes, rng),
+        FaultKind::Slow => {
+            let targets = minority(nodes, faults_overlap::most_down(nodes.len()), rng);
+            faults_kinds::slow(targets, rng)
         }
     }
 }

@@ -65,14 +65,28 @@ pub fn resolve(args: &RunArgs) -> anyhow::Result<RunConfig> {
         Some(path) => Plan::load(path)?.options,
         None => args.plan.resolve(args.plan.seed_or_random())?,
     };
-    if args.exec.net == NetMode::Loopback && opts.nemesis.0.contains(&FaultKind::Partition) {
-        if args.plan_file.is_some() || opts.nemesis.0.len() < 3 {
-            return Err(bad_input(
-                "--nemesis: partitions need --net namespaces (loopback mode has kill and pause only)",
-            ));
+    let netted: Vec<FaultKind> = opts
+        .nemesis
+        .0
+        .iter()
+        .copied()
+        .filter(|k| k.needs_namespaces())
+        .collect();
+    if args.exec.net == NetMode::Loopback && !netted.is_empty() {
+        let names: Vec<String> = netted.iter().map(|k| k.to_string()).collect();
+        if args.plan_file.is_some() || opts.nemesis != crate::config::NemesisSet::all() {
+            return Err(bad_input(format!(
+                "--nemesis: {} need(s) --net namespaces (loopback mode has kill, pause and clock only)",
+                names.join(", ")
+            )));
         }
-        eprintln!("gauntlet run: --net loopback: no partitions; the nemesis is kill and pause");
-        opts.nemesis.0.remove(&FaultKind::Partition);
+        eprintln!(
+            "gauntlet run: --net loopback: no {}; the nemesis is kill, pause and clock",
+            names.join(", ")
+        );
+        for k in netted {
+            opts.nemesis.0.remove(&k);
+        }
     }
     args.exec.resolve(opts, args.plan_file.clone())
 }

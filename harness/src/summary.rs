@@ -76,6 +76,9 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
             format!("{}ms", p.task_work_ms),
             defaults::TASK_WORK
         );
+        if p.overlap {
+            a.push("--overlap".into());
+        }
     }
     opt!("store", cfg.store.display().to_string(), defaults::STORE);
     opt!("system", cfg.system.clone(), defaults::SYSTEM);

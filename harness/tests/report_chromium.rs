@@ -376,6 +376,7 @@ fn write_typed_results(dir: &Path, cited: &[u64]) {
         not_done: vec![],
         unfinished: vec![],
         recovery: None,
+        no_recovery: None,
         recovered: vec![],
         duplicated: vec![],
     };

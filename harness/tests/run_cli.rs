@@ -170,8 +170,8 @@ fn all_nemeses_from_a_plan_file_is_valid_and_replays_it() {
     );
 }
 
-/// `--net loopback`: nodes on 127.0.0.x, the default nemesis becomes kill and pause (said in
-/// the rerun line); valid against the correct node.
+/// `--net loopback`: nodes on 127.0.0.x, the default nemesis becomes kill, pause and clock
+/// (said in the rerun line); valid against the correct node.
 #[test]
 fn loopback_mode_is_valid_with_kill_and_pause() {
     if !can_run() {
@@ -185,7 +185,7 @@ fn loopback_mode_is_valid_with_kill_and_pause() {
     ]);
     assert_eq!(r.code(), 0, "seed 107, loopback: not valid:\n{}", r.all());
     assert!(
-        r.stdout().contains("--nemesis=kill,pause"),
+        r.stdout().contains("--nemesis=kill,pause,clock"),
         "{}",
         r.stdout()
     );
@@ -220,6 +220,8 @@ fn bad_flags_exit_254_naming_the_flag() {
         (&["run", "--nodes=0"][..], "--nodes"),
         (&["run", "--concurrency=3x"], "--concurrency"),
         (&["run", "--nemesis=flood"], "--nemesis"),
+        (&["run", "--nemesis=clock,skew"], "--nemesis"),
+        (&["run", "--net=loopback", "--nemesis=lossy"], "--nemesis"),
         (&["run", "--time-limit=soon"], "--time-limit"),
         (&["run", "--rate=0"], "--rate"),
         (&["run", "--net-backend=nft"], "--net-backend"),
@@ -263,9 +265,20 @@ fn bad_flags_exit_254_naming_the_flag() {
 /// Starts a 30 s run with a fault every ~1 s and returns once its main phase is under way
 /// (the history has grown past 2 kB) plus `extra`.
 fn start_mid_run(seed: &str, store: &Path, extra: Duration) -> std::process::Child {
+    start_mid_run_with(seed, store, extra, &[])
+}
+
+/// [`start_mid_run`] with more flags.
+fn start_mid_run_with(
+    seed: &str,
+    store: &Path,
+    extra: Duration,
+    flags: &[&str],
+) -> std::process::Child {
     let child = Command::new(GAUNTLET)
         .args(["run", &format!("--seed={seed}"), "--time-limit=30s"])
         .arg("--nemesis-interval=1s")
+        .args(flags)
         .arg(format!("--store={}", store.display()))
         .arg(format!("--node-bin={}", node_bin().display()))
         .stdout(Stdio::piped())
@@ -295,10 +308,77 @@ fn sigkill_of_the_controller_leaves_nothing() {
     let before = host_net_state();
     let store = tempfile::tempdir().unwrap();
     let mut child = start_mid_run("105", store.path(), Duration::from_millis(1500));
+    let pid = child.id();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_no_process_left(store.path());
     assert_eq!(before, host_net_state(), "the host's network state changed");
+    // `all` has clock faults: the controller's libfaketime dir is what `gauntlet clean`
+    // removes (see the test below); this test removes its own.
+    for d in clock_dirs_of(pid) {
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+/// The libfaketime dirs (`gauntlet-clock-<pid>-*` in the temp dir) of controller `pid`.
+fn clock_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("gauntlet-clock-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// SIGKILL of controllers at several points of runs with every fault kind, overlapping
+/// (`--nemesis all --overlap`, a fault every ~1 s: partitions, kills, pauses, clock bumps,
+/// loss rules and token buckets in force at once): no process, no namespace, no iptables
+/// rule, no qdisc or address or route of the host changed. The one thing a SIGKILLed
+/// controller leaves is its libfaketime dir (timestamp files only; the preload is in no
+/// process any more), which `gauntlet clean` removes (nemesis/tests/clock_faults.rs tests
+/// that); this test proves it is there and only that, then removes it itself (running
+/// `gauntlet clean` here would also act on other users' orphans).
+#[test]
+fn sigkill_with_every_fault_kind_overlapping_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    if nemesis::clock::find_libfaketime().is_err() {
+        let why = "libfaketime.so.1 is not installed (apt-get install libfaketime)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        common::skip(why);
+        return;
+    }
+    let before = host_net_state();
+    for (seed, ms) in [("108", 300), ("109", 2300), ("110", 4700)] {
+        let store = tempfile::tempdir().unwrap();
+        let flags = ["--nemesis=all", "--overlap"];
+        let mut child = start_mid_run_with(seed, store.path(), Duration::from_millis(ms), &flags);
+        let pid = child.id();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        eprintln!("seed {seed}: SIGKILL {ms} ms into the main phase");
+        assert_no_process_left(store.path());
+        assert_eq!(
+            before,
+            host_net_state(),
+            "seed {seed}: the host's network state changed"
+        );
+        let dirs = clock_dirs_of(pid);
+        assert_eq!(dirs.len(), 1, "seed {seed}: clock dirs of {pid}: {dirs:?}");
+        for d in dirs {
+            for f in std::fs::read_dir(&d).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                assert!(
+                    name.starts_with("node-"),
+                    "seed {seed}: {name} in {}",
+                    d.display()
+                );
+            }
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
 }
 
 /// SIGINT in the middle of the main phase: the run heals, tears down, checks what was

@@ -48,6 +48,8 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     pub bin: PathBuf,
     pub extra: Vec<String>,
+    /// Extra environment of every node process (e.g. a libfaketime preload).
+    pub env: Vec<(String, String)>,
     pub http: reqwest::Client,
     _block: AddrBlock,
     _tmp: tempfile::TempDir,
@@ -135,6 +137,16 @@ impl Cluster {
     /// Starts `n` nodes with the extra flags `extra` (e.g. `--bug x`) and waits until all
     /// answer /health.
     pub async fn start(bin: &str, n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_env(bin, n, extra, &[]).await
+    }
+
+    /// [`Cluster::start`] with extra environment variables for every node process.
+    pub async fn start_env(
+        bin: &str,
+        n: usize,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Cluster {
         let tmp = tempfile::tempdir().expect("temp dir");
         let block = AddrBlock::claim(n);
         let mut nodes = Vec::new();
@@ -160,6 +172,7 @@ impl Cluster {
             nodes,
             bin: PathBuf::from(bin),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
             http,
             _block: block,
             _tmp: tmp,
@@ -204,6 +217,7 @@ impl Cluster {
             .arg(&node.dir)
             .args(&self.extra)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -5,7 +5,8 @@
 //! written plan can get wrong: the node list, one worker per client, every op one the plan's
 //! workload runs, and every fault one that really cuts, kills or pauses something (an empty
 //! kill or a grudge of a node against itself would count as an applied fault that did
-//! nothing, and a run could then pass with no fault at all). Each error names the entry,
+//! nothing, and a run could then pass with no fault at all; a clock bump of 0 ms, a loss of
+//! probability 0 likewise). Each error names the entry,
 //! e.g. `faults[3]: kill names no node`.
 
 use std::collections::BTreeSet;
@@ -52,15 +53,8 @@ impl Plan {
             }
             validate_ops(i, &w.ops, o, limit, &mut tasks)?;
         }
-        let mut last_heal = 0;
+        super::faults_overlap::validate_times(&self.faults, o.overlap, limit, o.nodes)?;
         for (i, f) in self.faults.iter().enumerate() {
-            if f.at_ns < last_heal || f.heal_at_ns <= f.at_ns || f.heal_at_ns > limit {
-                return Err(format!(
-                    "faults[{i}]: times must be in order, not overlap, last more than 0 ns, \
-                     and end by the time limit"
-                ));
-            }
-            last_heal = f.heal_at_ns;
             validate_fault(&f.fault, o, &known).map_err(|e| format!("faults[{i}]: {e}"))?;
         }
         Ok(())
@@ -102,17 +96,13 @@ fn validate_ops(
 
 /// One fault: a kind the options allow, naming existing nodes, doing something.
 fn validate_fault(fault: &Fault, o: &PlanOptions, known: &BTreeSet<&NodeId>) -> Result<(), String> {
-    let (kind, name) = match fault {
-        Fault::Partition { .. } => (FaultKind::Partition, "partition"),
-        Fault::Kill { .. } => (FaultKind::Kill, "kill"),
-        Fault::Pause { .. } => (FaultKind::Pause, "pause"),
-        other => {
-            return Err(format!(
-                "a {} fault, which the nemesis can apply but run plans do not offer yet \
-                 (options.nemesis takes partition, kill, pause)",
-                other.kind()
-            ))
-        }
+    let name = fault.kind();
+    let Some(kind) = FaultKind::of(fault) else {
+        return Err(format!(
+            "a {name} fault, which the nemesis can apply only where the kernel has sch_netem; \
+             run plans do not offer it (options.nemesis takes partition, kill, pause, clock, \
+             lossy, slow)"
+        ));
     };
     if !o.nemesis.0.contains(&kind) {
         return Err(format!(
@@ -136,7 +126,7 @@ fn validate_fault(fault: &Fault, o: &PlanOptions, known: &BTreeSet<&NodeId>) -> 
             }
         }
         Fault::Partition { grudge } => validate_grudge(grudge)?,
-        _ => {} // the other kinds were refused above
+        _ => super::faults_kinds::validate(fault, known)?,
     }
     Ok(())
 }

@@ -178,6 +178,9 @@ impl WindowTracker {
             ("pause", _) => (true, "pause".to_string()),
             ("resume", _) => (false, "pause".to_string()),
             ("partition", _) => (true, "partition".to_string()),
+            // A clock bump's heal is `clock-reset` (the other clock faults are start-/stop-).
+            ("clock-bump", _) => (true, "clock-bump".to_string()),
+            ("clock-reset", _) => (false, "clock-bump".to_string()),
             _ => match (f.strip_prefix("start-"), f.strip_prefix("stop-")) {
                 (Some(n), _) => (true, n.to_string()),
                 (_, Some(n)) => (false, n.to_string()),
@@ -282,5 +285,33 @@ mod tests {
             ]
         );
         assert_eq!(m.nemesis_ops.len(), 5);
+    }
+
+    #[test]
+    fn clock_and_link_faults_make_windows() {
+        // Proves a clock bump (healed by clock-reset), a strobe and a loss show as windows.
+        let n = Process::Nemesis;
+        let ops = vec![
+            op(0, 100, n, OpType::Info, "clock-bump"),
+            op(1, 150, n, OpType::Info, "start-loss"),
+            op(2, 200, n, OpType::Info, "clock-reset"),
+            op(3, 250, n, OpType::Info, "start-clock-strobe"),
+            op(4, 300, n, OpType::Info, "stop-loss"),
+            op(5, 350, n, OpType::Info, "stop-clock-strobe"),
+        ];
+        let m = build(&ops);
+        let got: Vec<_> = m
+            .windows
+            .iter()
+            .map(|w| (w.name.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("clock-bump", 100, 200),
+                ("loss", 150, 300),
+                ("clock-strobe", 250, 350)
+            ]
+        );
     }
 }

@@ -106,6 +106,8 @@ pub fn sandbox(cfg: &RunConfig) -> anyhow::Result<Sandbox> {
             .parse::<BackendChoice>()
             .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
     }
+    // Nodes run under the libfaketime preload only when the plan may bump their clocks.
+    sc.clock_faults = cfg.plan.nemesis.has_clock();
     Sandbox::up(sc).context("bringing the sandbox up")
 }
 

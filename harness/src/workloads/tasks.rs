@@ -173,8 +173,9 @@ pub struct Recovery {
     pub text: String,
 }
 
-/// Waits (up to `max`) until a read of the tasks shows every task `done`, polling every
-/// node's readiness meanwhile; the reads are not recorded (they only decide when the final
+/// Waits (up to `max`) until a read of the tasks shows every task `done` and every node is
+/// ready (the recovery check: a wait that ends with a node not ready records what was wrong
+/// with it, `unready`, which the checker judges `no-recovery`); the reads are not recorded (they only decide when the final
 /// read happens), the outcome is (see [`Recovery`]).
 pub async fn await_tasks_done(
     ctx: &Ctx,
@@ -189,7 +190,8 @@ pub async fn await_tasks_done(
     let mut i = 0usize;
     let mut stop = ctx.stop.clone();
     let mut healthy_since: Option<Instant> = None;
-    let end = |outcome, healthy_since: Option<Instant>, text: String| {
+    let mut unready: Vec<String> = Vec::new();
+    let end = |outcome, healthy_since: Option<Instant>, text: String, unready: &[String]| {
         let now = Instant::now();
         let r = Recovery {
             outcome,
@@ -198,26 +200,31 @@ pub async fn await_tasks_done(
             text,
         };
         let ms = |d: Duration| d.as_millis() as u64;
-        ctx.rec.nemesis(
-            checkers::tasks::RECOVERY,
-            json!({
-                "outcome": r.outcome,
-                "waited_ms": ms(r.waited),
-                "healthy_ms": ms(r.healthy),
-                "liveness_ms": liveness.map_or(u64::MAX, ms),
-            }),
-            now,
-        );
+        let mut v = json!({
+            "outcome": r.outcome,
+            "waited_ms": ms(r.waited),
+            "healthy_ms": ms(r.healthy),
+            "liveness_ms": liveness.map_or(u64::MAX, ms),
+        });
+        if !unready.is_empty() {
+            v["unready"] = json!(unready);
+        }
+        ctx.rec.nemesis(checkers::tasks::RECOVERY, v, now);
         r
     };
     loop {
-        let mut all_ready = true;
+        // Every node is asked, so that a wait that ends unhealthy says what was wrong with each.
+        unready.clear();
         for n in nodes {
-            if cluster.ready(n).await.is_err() {
-                all_ready = false;
-                break;
+            if let Err(e) = cluster.ready(n).await {
+                unready.push(if e.starts_with(&format!("{n}:")) {
+                    e
+                } else {
+                    format!("{n}: {e}")
+                });
             }
         }
+        let all_ready = unready.is_empty();
         healthy_since = if all_ready {
             healthy_since.or(Some(Instant::now()))
         } else {
@@ -230,29 +237,38 @@ pub async fn await_tasks_done(
                 .values()
                 .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
                 .count();
-            if open == 0 {
+            // Recovered: every task done and every node ready (a cluster with a node still
+            // down has not recovered, whatever its tasks say).
+            if open == 0 && all_ready {
                 return end(
                     "done",
                     healthy_since,
                     format!("all {} tasks done", tasks.len()),
+                    &unready,
                 );
             }
         }
         let next = Instant::now() + Duration::from_millis(250);
         if next >= until {
             let healthy = healthy_since.map_or(Duration::ZERO, |t| t.elapsed());
+            let wrong = if unready.is_empty() {
+                String::new()
+            } else {
+                format!("; not ready: {}", unready.join("; "))
+            };
             return end(
                 "budget",
                 healthy_since,
                 format!(
-                    "recovery wait of {max:?} elapsed (cluster healthy for the last {:.1} s)",
+                    "recovery wait of {max:?} elapsed (cluster healthy for the last {:.1} s{wrong})",
                     healthy.as_secs_f64()
                 ),
+                &unready,
             );
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
-            _ = stop.wait_for(|s| *s) => return end("interrupted", healthy_since, "interrupted".into()),
+            _ = stop.wait_for(|s| *s) => return end("interrupted", healthy_since, "interrupted".into(), &unready),
         }
     }
 }

@@ -104,6 +104,10 @@ pub fn host_net_state() -> String {
             s.push('\n');
         }
     }
+    // A qdisc on a host interface would be a slow fault in the wrong namespace.
+    if let Ok(out) = Command::new("tc").args(["qdisc", "show"]).output() {
+        s.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
     if let Ok(out) = Command::new("iptables-save").output() {
         for l in String::from_utf8_lossy(&out.stdout).lines() {
             if l.starts_with('#') {

@@ -25,6 +25,9 @@ pub enum BugName {
     FailoverSkipsCas,
     /// KV reads come from the local acceptor's copy, without a quorum round.
     StaleRead,
+    /// The core measures time (lease ages above all) with the wall clock instead of the
+    /// monotonic one: a wall-clock jump ahead expires every lease at once.
+    LeaseByWallClock,
 }
 
 /// gauntlet-node: a leaderless cluster node (SWIM membership, CASPaxos locks and tasks).
@@ -89,6 +92,8 @@ pub struct NodeConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     pub data_dir: PathBuf,
     pub bugs: Bugs,
+    /// The planted bug `lease-by-wall-clock` (a shell bug: which clock the core is given).
+    pub wall_clock_leases: bool,
     pub timing: Timing,
     pub tick: Duration,
     /// The run's seed (`--seed`), if given.
@@ -172,6 +177,7 @@ impl Cli {
             peers,
             data_dir: self.data_dir.clone(),
             bugs,
+            wall_clock_leases: has(BugName::LeaseByWallClock),
             timing,
             tick: ms(self.tick_ms),
             seed: self.seed,

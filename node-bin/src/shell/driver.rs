@@ -76,7 +76,7 @@ pub fn run(
     rx: Receiver<DriverMsg>,
     core: Sender<DriverMsg>,
     io: Io,
-    start: Instant,
+    start: super::clock::CoreClock,
     tick: Duration,
 ) {
     let Io { net, fetch } = io;

@@ -2,6 +2,8 @@
 //! core's own thread, SIGTERM handling.
 //!
 //! - [`config`]: flags and their validation
+//! - [`clock`]: the clock the core measures time with (monotonic, or the wall clock under the
+//!   planted bug `lease-by-wall-clock`), and `GET /time`
 //! - [`storage`]: the data dir (acceptor log, boot generation)
 //! - [`driver`]: the core thread with group commit
 //! - [`net`]: peer datagrams
@@ -10,6 +12,7 @@
 //!   task view that quorum reads use without the core thread
 
 pub mod bulk;
+pub mod clock;
 pub mod config;
 pub mod driver;
 pub mod http;
@@ -22,12 +25,13 @@ use anyhow::Context;
 use config::NodeConfig;
 use driver::DriverMsg;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Runs a node until SIGTERM or SIGINT.
 pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
-    let start = Instant::now();
+    clock::process_start();
+    let start = clock::CoreClock::start(cfg.wall_clock_leases);
     let dir = &cfg.data_dir;
     let gen =
         storage::next_generation(dir).with_context(|| format!("data dir {}", dir.display()))?;
@@ -46,6 +50,11 @@ pub fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     if cfg.bugs != Default::default() {
         tracing::warn!(bugs = ?cfg.bugs, "PLANTED BUGS ARE ON");
     }
+    if cfg.wall_clock_leases {
+        tracing::warn!(
+            "PLANTED BUG IS ON: lease-by-wall-clock (the core measures time with the wall clock)"
+        );
+    }
     let tasks = Arc::new(taskview::TaskView::default());
     tasks.apply(&records);
     let node = Node::new(core_cfg, records, start.elapsed());
@@ -62,7 +71,7 @@ async fn serve(
     node: Node,
     log: storage::Log,
     tasks: Arc<taskview::TaskView>,
-    start: Instant,
+    start: clock::CoreClock,
 ) -> anyhow::Result<()> {
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -168,6 +168,40 @@ impl GauntletNode {
     }
 }
 
+impl GauntletNode {
+    /// `GET /time` on a running node: its wall clock against the controller's, taken at the
+    /// midpoint of the request (a round trip of a few ms on the bridge). A stopped or dead
+    /// node is not asked (it could not answer before the probe's timeout).
+    async fn ask_clock(&self, node: &NodeId) -> Result<f64, String> {
+        match self.sandbox.state(node) {
+            Ok(NodeState::Running { .. }) => {}
+            Ok(s) => {
+                return Err(format!(
+                    "not asked: the node is {}",
+                    state_json(&s)["state"]
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let real_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let before = real_ms();
+        let reply = self.probe.call(node, Method::GET, "/time", None).await;
+        let after = real_ms();
+        match reply {
+            Reply::Ok(v) => v
+                .get("wall_ms")
+                .and_then(Value::as_f64)
+                .map(|w| w - (before + after) / 2.0)
+                .ok_or_else(|| format!("GET /time said {v}")),
+            Reply::Fail(e) | Reply::Info(e) => Err(format!("GET /time: {e}")),
+        }
+    }
+}
+
 fn state_json(s: &NodeState) -> Value {
     match s {
         NodeState::NotStarted => json!({"state": "not-started"}),
@@ -271,6 +305,10 @@ impl Cluster for GauntletNode {
             usage_error: status.code() == Some(2),
             output_tail: log_tail(&log, 12),
         })
+    }
+
+    fn clock_offset<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<f64, String>> {
+        Box::pin(self.ask_clock(node))
     }
 
     fn node_states(&self) -> Value {

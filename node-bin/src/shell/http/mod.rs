@@ -49,6 +49,7 @@ pub fn router(api: Api) -> Router {
         .route("/tasks/:id", get(get_task))
         .route("/members", get(members))
         .route("/health", get(health))
+        .route("/time", get(time))
         .route("/internal/tasks", get(snapshot))
         .route("/kv/:key", get(kv::read).put(kv::write))
         .route("/kv/:key/cas", post(kv::cas))
@@ -240,6 +241,14 @@ async fn members(State(api): State<Api>) -> Response {
 
 async fn health(State(api): State<Api>) -> Response {
     Json(json!({"id": api.id.0, "ok": true})).into_response()
+}
+
+/// `GET /time`: this process's wall and monotonic clocks (docs/node-api.md), so the harness
+/// can see what a clock fault did to the node.
+async fn time(State(api): State<Api>) -> Response {
+    let mut v = super::clock::now_json();
+    v["id"] = json!(api.id.0);
+    Json(v).into_response()
 }
 
 type Snap = Vec<Entry>;
