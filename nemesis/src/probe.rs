@@ -189,10 +189,20 @@ pub(crate) fn count_delivered(
 /// The size of the datagrams of a rate measurement (fits a 1500-byte MTU).
 pub(crate) const RATE_DATAGRAM: usize = 1400;
 
+/// Datagrams sent per round of a rate measurement: enough to keep the token bucket's queue
+/// non-empty while the measuring thread is off the CPU for a moment, so the arrivals show the
+/// limit and not the sender's scheduling.
+const RATE_SENDS_PER_ROUND: usize = 4;
+
 /// Sends [`RATE_DATAGRAM`]-byte datagrams from `from` to `to` as fast as the socket takes
 /// them for `window`, draining `to` meanwhile, and returns the throughput after the first
 /// `burst` bytes arrived (what a token bucket lets through at line speed), in kbit/s, with
 /// how many datagrams that figure rests on. None when fewer than 5 arrived after the burst.
+///
+/// Arrival times are the kernel's receive timestamps (`SO_TIMESTAMPNS`) when the socket
+/// gives them, so a measuring thread descheduled on a loaded machine, which then reads a
+/// batch of datagrams at once, does not distort the figure; the time of the read is the
+/// fallback.
 pub(crate) fn measure_rate(
     from: &UdpSocket,
     to: &Endpoint<'_>,
@@ -201,24 +211,41 @@ pub(crate) fn measure_rate(
 ) -> Option<(f64, usize)> {
     let nonce: u64 = rand::random();
     drain(to.sock, |_| {});
-    let mut arrivals: Vec<(Instant, usize)> = Vec::new();
+    let stamped = kernel_stamps::enable(to.sock);
+    let mut arrivals: Vec<(Duration, usize)> = Vec::new();
     let mut buf = vec![0u8; RATE_DATAGRAM];
     buf[..8].copy_from_slice(&nonce.to_le_bytes());
     let start = Instant::now();
     let mut rbuf = vec![0u8; RATE_DATAGRAM + 64];
     // Bounded by the window (the loop reads the clock every round).
     while start.elapsed() < window {
-        let _ = from.send_to(&buf, to.addr);
+        for _ in 0..RATE_SENDS_PER_ROUND {
+            let _ = from.send_to(&buf, to.addr);
+        }
         for _ in 0..1000 {
-            match to.sock.recv_from(&mut rbuf) {
-                Ok((n, _)) if n >= 8 && rbuf[..8] == nonce.to_le_bytes() => {
-                    arrivals.push((Instant::now(), n));
+            let got = if stamped {
+                kernel_stamps::recv(to.sock, &mut rbuf)
+            } else {
+                to.sock.recv_from(&mut rbuf).ok().map(|(n, _)| (n, None))
+            };
+            match got {
+                Some((n, at)) if n >= 8 && rbuf[..8] == nonce.to_le_bytes() => {
+                    arrivals.push((at.unwrap_or_else(kernel_stamps::realtime_now), n));
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                Some(_) => {}
+                None => break,
             }
         }
     }
+    if stamped {
+        kernel_stamps::disable(to.sock);
+    }
+    rate_after_burst(&arrivals, burst)
+}
+
+/// The throughput of `arrivals` (time, bytes) after the first `burst` bytes, in kbit/s, and
+/// the number of datagrams it rests on; None when fewer than 5 follow the burst.
+fn rate_after_burst(arrivals: &[(Duration, usize)], burst: u64) -> Option<(f64, usize)> {
     let mut cum = 0u64;
     let first = arrivals.iter().position(|(_, n)| {
         cum += *n as u64;
@@ -231,12 +258,63 @@ pub(crate) fn measure_rate(
     let bytes: usize = after[1..].iter().map(|(_, n)| n).sum();
     let secs = after[after.len() - 1]
         .0
-        .duration_since(after[0].0)
+        .checked_sub(after[0].0)?
         .as_secs_f64();
     if secs <= 0.0 {
         return None;
     }
     Some((bytes as f64 * 8.0 / secs / 1000.0, after.len() - 1))
+}
+
+/// Kernel receive timestamps on a UDP socket (`SO_TIMESTAMPNS`, CLOCK_REALTIME of the
+/// host: only differences are used).
+mod kernel_stamps {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    use nix::sys::socket::{
+        recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+    };
+    use nix::sys::time::TimeSpec;
+
+    /// Turns timestamps on; false when the kernel refuses.
+    pub(super) fn enable(sock: &UdpSocket) -> bool {
+        setsockopt(sock, sockopt::ReceiveTimestampns, &true).is_ok()
+    }
+
+    /// Turns them off again (the socket serves the connectivity probes too).
+    pub(super) fn disable(sock: &UdpSocket) {
+        let _ = setsockopt(sock, sockopt::ReceiveTimestampns, &false);
+    }
+
+    /// One datagram without blocking: its length and its kernel timestamp, if any.
+    pub(super) fn recv(sock: &UdpSocket, buf: &mut [u8]) -> Option<(usize, Option<Duration>)> {
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let mut cmsg = nix::cmsg_space!(TimeSpec);
+        let msg = recvmsg::<SockaddrStorage>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .ok()?;
+        let at = msg.cmsgs().ok().and_then(|mut it| {
+            it.find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(ts) => Some(Duration::from(ts)),
+                _ => None,
+            })
+        });
+        Some((msg.bytes, at))
+    }
+
+    /// The host's CLOCK_REALTIME, the clock of the kernel's stamps (for a datagram that came
+    /// without one).
+    pub(super) fn realtime_now() -> Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
 }
 
 fn wait_one(sock: &UdpSocket, max: Duration) {
@@ -369,5 +447,48 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("a -> c") && err.contains("b -> c"), "{err}");
         assert!(!err.contains("a -> b"), "{err}");
+    }
+
+    /// The figure is the bytes after the burst over their kernel-stamped span: a batch read
+    /// late (all stamped at the time of their arrival, not of the read) gives the rate of the
+    /// arrivals.
+    #[test]
+    fn rate_after_burst_uses_the_arrival_stamps() {
+        let ms = Duration::from_millis;
+        // A 3,000-byte burst at t=0, then one 1,000-byte datagram per ms: 8,000 kbit/s.
+        let mut a = vec![(ms(0), 1000), (ms(0), 1000), (ms(0), 1000)];
+        a.extend((1..=10).map(|i| (ms(i), 1000)));
+        let (kbit, n) = rate_after_burst(&a, 3000).unwrap();
+        assert!((kbit - 8000.0).abs() < 1.0, "{kbit}");
+        assert_eq!(n, 10);
+        // Too few after the burst, or stamps going backwards: no figure.
+        assert!(rate_after_burst(&a[..6], 3000).is_none());
+        let back = vec![(ms(50), 1000); 3]
+            .into_iter()
+            .chain((0..8).map(|i| (ms(i), 1000)));
+        assert!(rate_after_burst(&back.collect::<Vec<_>>(), 3000).is_none());
+    }
+
+    /// On loopback the kernel stamps every datagram: the receive path with timestamps on
+    /// returns them (and the socket works as before once they are off).
+    #[test]
+    fn kernel_stamps_arrive_on_loopback() {
+        let (a, b) = (sock(), sock());
+        assert!(kernel_stamps::enable(&b));
+        a.send_to(b"0123456789", b.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = None;
+        for _ in 0..1000 {
+            if let Some(r) = kernel_stamps::recv(&b, &mut buf) {
+                got = Some(r);
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let (n, at) = got.expect("the datagram arrives on loopback");
+        assert_eq!(n, 10);
+        let at = at.expect("a kernel timestamp");
+        assert!(at <= kernel_stamps::realtime_now());
+        kernel_stamps::disable(&b);
     }
 }

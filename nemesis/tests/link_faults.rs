@@ -62,6 +62,7 @@ fn check_links(r: &Value, backend: &str) {
     assert!(q.contains("tbf") && q.contains("rate 8Mbit"), "{q}");
     let rate = observed_one(&r["slow_observed"], "slow");
     let kbit = rate["measured_kbit"].as_f64().unwrap();
+    eprintln!("{backend}: tbf 8000 kbit/s planned, measured {kbit:.0} kbit/s");
     assert!((4000.0..=10400.0).contains(&kbit), "{rate}");
     assert!(
         !r["qdisc_after_heal"].as_str().unwrap().contains("tbf"),
