@@ -90,7 +90,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
                 }
             };
             match parsed {
-                Ok(n) => println!("{}: parsed {n} ops", path.display()),
+                Ok(n) => crate::outln!("{}: parsed {n} ops", path.display()),
                 Err(e) => errors.push(bad_input(e.to_string())),
             }
             continue;
@@ -109,7 +109,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
                 if let Some(text) =
                     lin_text.filter(|_| !args.json && results.valid != Verdict::Valid)
                 {
-                    print!("{text}");
+                    crate::out!("{text}");
                 }
                 worst = worst.worse(Exit::of(results.valid));
             }
@@ -220,12 +220,12 @@ fn print(path: &Path, results: &Results, json: bool) -> anyhow::Result<()> {
             history: path.display().to_string(),
             results,
         };
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string(&named).context("encoding results")?
         );
     } else {
-        print!("{}: {}", path.display(), render_summary(results));
+        crate::out!("{}: {}", path.display(), render_summary(results));
     }
     Ok(())
 }

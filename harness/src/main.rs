@@ -56,6 +56,14 @@ enum Command {
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // A `println!` whose reader went away (`gauntlet repro ... | head`): the shell's
+        // convention for a process ended by SIGPIPE, not an internal error.
+        if info
+            .to_string()
+            .contains("failed printing to stdout: Broken pipe")
+        {
+            std::process::exit(141);
+        }
         eprintln!("gauntlet: internal error (a bug in gauntlet): {info}");
         std::process::exit(i32::from(Exit::Crash.code()));
     }));

@@ -1,10 +1,7 @@
 //! `gauntlet plan [options]`: print the plan a run with these options would execute,
 //! without running anything. `gauntlet run --plan FILE` runs such a file.
 
-use std::io::Write;
 use std::path::PathBuf;
-
-use anyhow::Context;
 
 use crate::cli::PlanFlags;
 use crate::exit::Exit;
@@ -28,14 +25,12 @@ pub fn main(args: PlanArgs) -> anyhow::Result<Exit> {
     let json = plan::generate(&opts).to_json();
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+            crate::store::write_atomic(path, json.as_bytes())?;
             eprintln!("gauntlet plan: seed {seed}, written to {}", path.display());
         }
         None => {
             eprintln!("gauntlet plan: seed {seed}");
-            std::io::stdout()
-                .write_all(json.as_bytes())
-                .context("writing the plan to stdout")?;
+            crate::out!("{json}");
         }
     }
     Ok(Exit::Valid)

@@ -6,7 +6,7 @@
 //! [`indicatif::ProgressBar::suspend`], so they appear above the bar instead of through it.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use indicatif::ProgressBar;
@@ -18,6 +18,40 @@ pub const NORMAL: u8 = 1;
 
 static VERBOSITY: AtomicU8 = AtomicU8::new(NORMAL);
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// Set once stdout's reader has gone away (`gauntlet check --json | head`).
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Prints to stdout as `print!` does, except that a reader that has gone away (`| head`)
+/// quietly ends the output instead of panicking: the command still finishes, writes what it
+/// writes to the store, and exits with its own code. Any other write error is said on stderr.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::term::write_out(&format!($($arg)*)) };
+}
+
+/// [`out!`] with a newline, as `println!`.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::term::write_out("\n") };
+    ($($arg:tt)*) => { $crate::term::write_out(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes `text` to stdout and flushes it; see [`out!`].
+pub fn write_out(text: &str) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("gauntlet: writing to stdout: {e} (the rest of the output is dropped)");
+        }
+    }
+}
 
 /// The verbosity the global flags ask for: 0 with `--quiet`, 1 by default, 1 + the number of
 /// `-v` otherwise.

@@ -201,3 +201,28 @@ fn the_parse_only_baselines_read_alike() {
         }
     }
 }
+
+#[test]
+fn a_reader_that_went_away_ends_the_output_not_the_verdict() {
+    // Proves `gauntlet check --json ... | head` neither panics nor loses its exit code: with
+    // stdout a pipe whose read end is already closed, every write fails with EPIPE, and check
+    // still exits with the worst verdict (1: lost.jsonl is invalid), saying nothing on stderr.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let (valid, lost) = (fixture("valid.jsonl"), fixture("lost.jsonl"));
+    for json in [true, false] {
+        let mut args = vec!["check", &valid, &lost];
+        if json {
+            args.insert(1, "--json");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(&args)
+            .env_remove("GAUNTLET_LOG")
+            .stdout(std::process::Stdio::from(write.try_clone().unwrap()))
+            .output()
+            .expect("run gauntlet");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--json {json}: {stderr}");
+        assert!(stderr.is_empty(), "--json {json}: {stderr}");
+    }
+}
