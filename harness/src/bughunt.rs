@@ -32,6 +32,9 @@ pub struct PlantedBug {
     pub workload: WorkloadName,
     /// The nemesis (a `--nemesis` value) whose faults reveal it.
     pub nemesis: &'static str,
+    /// Its `--nemesis-interval` in ms, when the default (one fault every ~5 s) is too sparse
+    /// for it; None: the flag's value.
+    pub nemesis_interval_ms: Option<u64>,
 }
 
 /// Every planted bug of gauntlet-node (its `--bug` values; a CLI test compares the two lists),
@@ -41,21 +44,25 @@ pub const PLANTED_BUGS: [PlantedBug; 6] = [
         name: "ack-before-quorum",
         workload: mixed::NAME,
         nemesis: OLD_ALL,
+        nemesis_interval_ms: None,
     },
     PlantedBug {
         name: "lock-without-quorum",
         workload: mixed::NAME,
         nemesis: OLD_ALL,
+        nemesis_interval_ms: None,
     },
     PlantedBug {
         name: "early-lease-expiry",
         workload: mixed::NAME,
         nemesis: OLD_ALL,
+        nemesis_interval_ms: None,
     },
     PlantedBug {
         name: "failover-skips-cas",
         workload: mixed::NAME,
         nemesis: OLD_ALL,
+        nemesis_interval_ms: None,
     },
     // Only the register workload reads the KV API, and a partition leaves a minority node
     // answering reads from its stale copy.
@@ -63,13 +70,17 @@ pub const PLANTED_BUGS: [PlantedBug; 6] = [
         name: "stale-read",
         workload: register::NAME,
         nemesis: "partition",
+        nemesis_interval_ms: None,
     },
     // Only a wall-clock fault reveals it: a jump ahead on the acceptors ages every lease at
     // once. The locks workload contends on the locks all the time, so a re-grant overlaps.
+    // A jump must land while a lease is held and contended: at the default interval 7 of 10
+    // seeds caught it, with a clock fault every ~2 s 10 of 10 (docs/bug-hunt.md).
     PlantedBug {
         name: "lease-by-wall-clock",
         workload: locks::NAME,
         nemesis: "clock",
+        nemesis_interval_ms: Some(2_000),
     },
 ];
 
@@ -84,6 +95,8 @@ pub struct GivenFlags {
     pub workload: bool,
     /// `--nemesis` was given.
     pub nemesis: bool,
+    /// `--nemesis-interval` was given.
+    pub nemesis_interval: bool,
 }
 
 impl GivenFlags {
@@ -98,6 +111,7 @@ impl GivenFlags {
         GivenFlags {
             workload: given("workload"),
             nemesis: given("nemesis"),
+            nemesis_interval: given("nemesis_interval"),
         }
     }
 }
@@ -111,6 +125,8 @@ pub struct Setting {
     pub workload: WorkloadName,
     /// The nemesis of its runs.
     pub nemesis: NemesisSet,
+    /// The `--nemesis-interval` of its runs, in ms.
+    pub nemesis_interval_ms: u64,
 }
 
 /// The rows to run: the bugs asked for (all planted bugs by default), each with its own
@@ -144,34 +160,49 @@ pub fn settings(
                 .map_err(|e: String| anyhow::anyhow!("planted bug {name}: {e}"))?,
             _ => plan.nemesis.clone(),
         };
+        let nemesis_interval_ms = match own.and_then(|b| b.nemesis_interval_ms) {
+            Some(ms) if !given.nemesis_interval => ms,
+            _ => interval_ms(plan)?,
+        };
         rows.push(Setting {
             bug: name.to_string(),
             workload,
             nemesis,
+            nemesis_interval_ms,
         });
     }
     if control {
-        let mut pairs: Vec<(WorkloadName, NemesisSet)> = Vec::new();
+        let mut controls: Vec<Setting> = Vec::new();
         for r in &rows {
-            if !pairs
-                .iter()
-                .any(|(w, n)| *w == r.workload && *n == r.nemesis)
-            {
-                pairs.push((r.workload, r.nemesis.clone()));
+            let same = |c: &Setting| {
+                c.workload == r.workload
+                    && c.nemesis == r.nemesis
+                    && c.nemesis_interval_ms == r.nemesis_interval_ms
+            };
+            if !controls.iter().any(same) {
+                controls.push(Setting {
+                    bug: CONTROL.to_string(),
+                    ..r.clone()
+                });
             }
         }
-        if pairs.is_empty() {
-            pairs.push((plan.workload, plan.nemesis.clone()));
-        }
-        for (workload, nemesis) in pairs {
-            rows.push(Setting {
+        if controls.is_empty() {
+            controls.push(Setting {
                 bug: CONTROL.to_string(),
-                workload,
-                nemesis,
+                workload: plan.workload,
+                nemesis: plan.nemesis.clone(),
+                nemesis_interval_ms: interval_ms(plan)?,
             });
         }
+        rows.extend(controls);
     }
     Ok(rows)
+}
+
+/// `--nemesis-interval` in ms, as the run's config takes it.
+fn interval_ms(plan: &PlanFlags) -> anyhow::Result<u64> {
+    u64::try_from(plan.nemesis_interval.as_millis())
+        .map_err(|_| bad_input("--nemesis-interval: too large"))
 }
 
 /// Flags of `gauntlet bug-hunt`.
@@ -222,6 +253,8 @@ pub struct BugRow {
     pub workload: String,
     /// The nemesis of its runs (a `--nemesis` value).
     pub nemesis: String,
+    /// The `--nemesis-interval` of its runs, in ms.
+    pub nemesis_interval_ms: u64,
     /// Runs made.
     pub runs: usize,
     /// Runs judged invalid.
@@ -261,10 +294,11 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
     let mut rows = Vec::new();
     for setting in &settings {
         crate::term::status(format!(
-            "bug-hunt: {}: --workload {} --nemesis {}, seeds {}..{}",
+            "bug-hunt: {}: --workload {} --nemesis {} --nemesis-interval {}, seeds {}..{}",
             setting.bug,
             setting.workload,
             setting.nemesis.flag_value(),
+            humantime::format_duration(Duration::from_millis(setting.nemesis_interval_ms)),
             args.seeds.start,
             args.seeds.end
         ));
@@ -323,6 +357,7 @@ fn resolve(
     plan.seed = Some(seed);
     plan.workload = setting.workload;
     plan.nemesis = setting.nemesis.clone();
+    plan.nemesis_interval = Duration::from_millis(setting.nemesis_interval_ms);
     let mut exec = args.exec.clone();
     if setting.bug != CONTROL {
         exec.node_args.push(format!("--bug={}", setting.bug));
@@ -352,6 +387,7 @@ pub fn row(setting: &Setting, records: &[RunRecord]) -> BugRow {
         bug: setting.bug.clone(),
         workload: setting.workload.to_string(),
         nemesis: setting.nemesis.flag_value(),
+        nemesis_interval_ms: setting.nemesis_interval_ms,
         runs: records.len(),
         detected: detected.len(),
         unknown: records
@@ -421,7 +457,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 
 fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
     let mut out = format!(
-        "bug-hunt: {} seeds per bug, --time-limit {}; each row's workload and nemesis below\n{:<22} {:<9} {:<16} {:>5} {:>9} {:>8} {:>7}  {}\n",
+        "bug-hunt: {} seeds per bug, --time-limit {}; each row's workload and nemesis (a fault every ~interval) below\n{:<22} {:<9} {:<22} {:>5} {:>9} {:>8} {:>7}  {}\n",
         args.seeds.end - args.seeds.start,
         humantime::format_duration(Duration::from_millis(args.plan.time_limit.as_millis() as u64)),
         "bug",
@@ -435,10 +471,14 @@ fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<22} {:<9} {:<16} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
+            "{:<22} {:<9} {:<22} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
             r.bug,
             r.workload,
-            r.nemesis,
+            format!(
+                "{} every {}",
+                r.nemesis,
+                humantime::format_duration(Duration::from_millis(r.nemesis_interval_ms))
+            ),
             r.runs,
             r.detected,
             r.unknown,
@@ -483,6 +523,7 @@ mod tests {
             bug: "lock-without-quorum".into(),
             workload: mixed::NAME,
             nemesis: NemesisSet::all(),
+            nemesis_interval_ms: 5_000,
         };
         let row = row(
             &setting,
@@ -533,6 +574,12 @@ mod tests {
         let wall = &rows[5];
         assert_eq!(wall.workload, locks::NAME);
         assert_eq!(wall.nemesis.flag_value(), "clock");
+        assert_eq!(wall.nemesis_interval_ms, 2_000);
+        assert_eq!(rows[0].nemesis_interval_ms, 5_000, "the flag's default");
+        assert_eq!(
+            rows[8].nemesis_interval_ms, 2_000,
+            "the control of lease-by-wall-clock's setting uses its interval"
+        );
         assert_eq!(rows[0].nemesis.flag_value(), "partition,kill,pause");
         assert_eq!(
             (rows[6].workload, rows[7].workload, rows[8].workload),
@@ -547,6 +594,7 @@ mod tests {
         let given = GivenFlags {
             workload: true,
             nemesis: true,
+            nemesis_interval: false,
         };
         let rows = settings(&["stale-read".into()], &plan, given, true).unwrap();
         assert_eq!(rows.len(), 2);
