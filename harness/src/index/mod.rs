@@ -110,10 +110,21 @@ pub fn write(store: &Path) -> anyhow::Result<(PathBuf, scan::Scan)> {
 }
 
 /// Rewrites the index at the end of a command that added runs to `store`. Never fails the
-/// command: a problem is logged as a warning.
+/// command: a problem is logged as a warning. A store left with no run directory at all (a
+/// torture whose valid runs were all pruned) is not a problem: its index, if any, would list
+/// runs that are gone, so it is removed.
 pub fn refresh(store: &Path) {
     if let Err(e) = write(store) {
-        tracing::warn!("store index not updated: {e:#}");
+        let empty = scan::scan(store).is_ok_and(|s| s.runs.is_empty() && s.unreadable.is_empty());
+        if empty {
+            let _ = std::fs::remove_file(store.join(INDEX_FILE));
+            tracing::info!(
+                "store index: no run directories left in {}",
+                store.display()
+            );
+        } else {
+            tracing::warn!("store index not updated: {e:#}");
+        }
     }
 }
 
@@ -140,4 +151,29 @@ pub fn stores_of<'a>(run_dirs: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_of_a_store_with_no_run_left_removes_its_stale_index() {
+        let store = tempfile::tempdir().unwrap();
+        std::fs::create_dir(store.path().join("mixed-all")).unwrap();
+        std::fs::write(
+            store.path().join(INDEX_FILE),
+            "<p>runs that were pruned</p>",
+        )
+        .unwrap();
+        refresh(store.path());
+        assert!(!store.path().join(INDEX_FILE).exists());
+        // A store path that is not a directory is still an error of `write`, and refresh
+        // leaves the file alone.
+        let file = store.path().join("not-a-store");
+        std::fs::write(&file, "x").unwrap();
+        refresh(&file);
+        assert!(write(&file).is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    }
 }
