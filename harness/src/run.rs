@@ -51,7 +51,9 @@ pub struct RunArgs {
 /// Runs `gauntlet run`.
 pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     let cfg = resolve(&args)?;
-    enter_sandbox(cfg.net)?;
+    if !systems::is_simulated(&cfg.system) {
+        enter_sandbox(cfg.net)?;
+    }
     init_tracing();
     let _index = crate::index::RefreshOnDrop(cfg.store.clone());
     let outcome = run_once(&cfg)?;
@@ -120,6 +122,9 @@ pub fn init_tracing() {
 /// must already be in its controller namespace for namespace mode ([`enter_sandbox`]).
 /// `Err` only when the run could not even be set up (no run directory, no runtime).
 pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
+    if let Some(simulate) = systems::by_name(&cfg.system)?.simulate {
+        return simulate(cfg);
+    }
     let plan = match &cfg.plan_file {
         Some(p) => Plan::load(p)?,
         None => plan::generate(&cfg.plan),
@@ -147,7 +152,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     Ok(outcome)
 }
 
-fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
+pub(crate) fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
     json!({
         "config": cfg,
         "system": cfg.system,
