@@ -331,6 +331,7 @@ fn resolve(
         plan,
         exec,
         plan_file: None,
+        check_determinism: false,
     })
 }
 

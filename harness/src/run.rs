@@ -46,11 +46,37 @@ pub struct RunArgs {
     /// flag that shapes the plan (--seed, --nodes, ...) with it is an error, not ignored.
     #[arg(long = "plan", value_name = "FILE", conflicts_with_all = crate::cli::PLAN_FLAG_IDS)]
     pub plan_file: Option<PathBuf>,
+    /// Simulated runs only: run the seed twice and compare every simulator event (a hash
+    /// chain) and every history op; a difference exits 255 naming the first one.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 /// Runs `gauntlet run`.
 pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     let cfg = resolve(&args)?;
+    if args.check_determinism {
+        if !systems::is_simulated(&cfg.system) {
+            return Err(bad_input(format!(
+                "--check-determinism: the {} system is not simulated (use --sim)",
+                cfg.system
+            )));
+        }
+        init_tracing();
+        let _index = crate::index::RefreshOnDrop(cfg.store.clone());
+        let (outcome, same) = systems::sim::check_determinism(&cfg)?;
+        println!("{}", outcome.summary);
+        return Ok(match same {
+            Ok(what) => {
+                println!("determinism: {what}");
+                outcome.exit
+            }
+            Err(diff) => {
+                println!("determinism: NOT DETERMINISTIC: {diff}");
+                Exit::Crash
+            }
+        });
+    }
     if !systems::is_simulated(&cfg.system) {
         enter_sandbox(cfg.net)?;
     }

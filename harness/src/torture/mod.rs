@@ -296,6 +296,7 @@ fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunCo
         plan,
         exec: args.exec.clone(),
         plan_file: None,
+        check_determinism: false,
     })
 }
 

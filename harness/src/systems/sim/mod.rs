@@ -173,6 +173,11 @@ pub fn check_plan(plan: &Plan, c: &SimConfig) -> anyhow::Result<()> {
 /// Bad input (bad node arguments, a plan the simulator cannot run) is refused before the run
 /// directory exists.
 pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
+    run_traced(cfg).map(|(outcome, _)| outcome)
+}
+
+/// [`run_once`], with the simulator's event hash chain at the end.
+pub fn run_traced(cfg: &RunConfig) -> anyhow::Result<(RunOutcome, ::sim::trace::Trace)> {
     let simcfg = sim_config(cfg)?;
     let plan = match &cfg.plan_file {
         Some(p) => Plan::load(p)?,
@@ -212,7 +217,8 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("starting the async runtime")?;
-    Ok(rt.block_on(crate::outcome::finish(
+    let trace = driven.trace.clone();
+    let outcome = rt.block_on(crate::outcome::finish(
         cfg,
         &run_dir,
         &history,
@@ -220,5 +226,121 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         driven.counts,
         false,
         started,
-    )))
+    ));
+    Ok((outcome, trace))
+}
+
+/// `--check-determinism`: the run of `cfg`, stored as usual, then the same plan simulated
+/// again (its history into a temporary file, removed after) and the two compared: the
+/// simulator's hash chains (every event folded in, a checkpoint every 4,096 events, so a
+/// difference is placed within a window of virtual time) and the histories, op by op. The
+/// outcome of the stored run, and `Err` naming the first difference, if any.
+pub fn check_determinism(cfg: &RunConfig) -> anyhow::Result<(RunOutcome, Result<String, String>)> {
+    let (outcome, first) = run_traced(cfg)?;
+    let simcfg = sim_config(cfg)?;
+    let plan = Plan::load(&outcome.run_dir.join(crate::store::PLAN_JSON))?;
+    let tmp = std::env::temp_dir().join(format!(
+        "gauntlet-determinism-{}-seed{}",
+        std::process::id(),
+        cfg.plan.seed
+    ));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let again = tmp.join(crate::store::HISTORY);
+    let second = driver::drive(cfg, &plan, simcfg, &again);
+    let a = std::fs::read_to_string(outcome.run_dir.join(crate::store::HISTORY));
+    let b = std::fs::read_to_string(&again);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let second = second?;
+    let (a, b) = (
+        a.context("reading the history")?,
+        b.context("reading the second history")?,
+    );
+    let verdict = match ::sim::trace::compare(&first, &second.trace) {
+        Err(d) => Err(format!("the simulator's event hash chains differ {}", d.where_)),
+        Ok(()) => match first_difference(&a, &b) {
+            Some(d) => Err(d),
+            None => Ok(format!(
+                "two runs of seed {}: the same {} simulator events (hash {:016x}) and the same {} history ops",
+                cfg.plan.seed,
+                first.events,
+                first.hash,
+                a.lines().count()
+            )),
+        },
+    };
+    Ok((outcome, verdict))
+}
+
+/// The first op where two histories (JSONL text) differ, in words; `None` when equal.
+pub fn first_difference(a: &str, b: &str) -> Option<String> {
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    for i in 0.. {
+        match (la.next(), lb.next()) {
+            (None, None) => return None,
+            (x, y) if x == y => continue,
+            (x, y) => {
+                return Some(format!(
+                    "the histories differ at op {i}: {} against {}",
+                    x.unwrap_or("(end of history)"),
+                    y.unwrap_or("(end of history)")
+                ))
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_names_the_op_and_both_lines() {
+        assert_eq!(first_difference("a\nb\n", "a\nb\n"), None);
+        assert_eq!(
+            first_difference("a\nb\n", "a\nc\n").unwrap(),
+            "the histories differ at op 1: b against c"
+        );
+        assert_eq!(
+            first_difference("a\n", "a\nc\n").unwrap(),
+            "the histories differ at op 1: (end of history) against c"
+        );
+    }
+
+    /// Proves node arguments other than planted bugs are refused (254) naming the argument,
+    /// and each known bug is taken.
+    #[test]
+    fn node_args_are_planted_bugs_only() {
+        let mut cfg = RunConfig {
+            system: NAME.into(),
+            plan: crate::plan::tests_support::opts(5),
+            plan_file: None,
+            store: "store".into(),
+            node_bin: PathBuf::new(),
+            node_args: Vec::new(),
+            net: crate::config::NetMode::Namespaces,
+            net_backend: None,
+            recovery_ms: 20_000,
+            op_timeout_ms: 2_000,
+            min_ok_ops: 10,
+        };
+        for b in BUGS {
+            cfg.node_args = vec![format!("--bug={b}")];
+            sim_config(&cfg).unwrap();
+        }
+        cfg.node_args = vec!["--bug".into(), "stale-read".into()];
+        assert!(sim_config(&cfg).unwrap().bugs.stale_read);
+        cfg.node_args = vec!["--tick-ms=5".into()];
+        let e = sim_config(&cfg).unwrap_err();
+        assert_eq!(crate::exit::exit_for_error(&e), crate::exit::Exit::BadInput);
+        assert_eq!(
+            e.to_string(),
+            "--node-arg: the sim system takes only --bug=NAME (got \"--tick-ms=5\")"
+        );
+        cfg.node_args = vec!["--bug=typo".into()];
+        assert!(sim_config(&cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown bug \"typo\""));
+    }
 }
