@@ -122,7 +122,7 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
     crate::systems::by_name(&cfg.system)?.check_workload(cfg.plan.workload)?;
     if let Some(bin) = &args.node_bin {
         cfg.node_bin = bin.clone();
-    } else if !cfg.node_bin.is_file() {
+    } else if !cfg.node_bin.is_file() && !crate::systems::is_simulated(&cfg.system) {
         let fallback = (crate::systems::by_name(&cfg.system)?.default_bin)()?;
         eprintln!(
             "repro: stored node binary {} is gone; using {}",
