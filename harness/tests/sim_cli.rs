@@ -210,7 +210,8 @@ fn check_determinism_compares_two_runs_and_needs_the_simulator() {
 
 /// Proves bad input to the simulated system is refused with exit 254, naming what is wrong,
 /// and nothing is written to the store: a node argument the simulator does not model, an
-/// unknown bug, a node binary, a plan whose nodes are not the cluster's.
+/// unknown bug, a node binary, a plan whose nodes are not the cluster's, `--sim` with another
+/// `--system`, parallel torture of real processes, zero jobs.
 #[test]
 fn bad_input_is_254_naming_it_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -248,6 +249,28 @@ fn bad_input_is_254_naming_it_and_writes_nothing() {
         assert_eq!(o.status.code(), Some(254), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!store.exists(), "{args:?} wrote to the store");
+    }
+    for (argv, says) in [
+        (
+            vec!["run", "--sim", "--system=gauntlet-node"],
+            "the argument '--sim' cannot be used with '--system <SYSTEM>'",
+        ),
+        (
+            vec!["torture", "--seeds=0..2", "--jobs=2"],
+            "--jobs 2: the gauntlet-node system runs one seed at a time (parallel runs need --sim)",
+        ),
+        (
+            vec!["torture", "--sim", "--seeds=0..2", "--jobs=0"],
+            "--jobs: 0; expected at least 1",
+        ),
+    ] {
+        let mut argv = argv;
+        argv.extend(["--store", s]);
+        let o = gauntlet(&argv, tmp.path());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(254), "{argv:?}: {stderr}");
+        assert!(stderr.contains(says), "{argv:?}: {stderr}");
+        assert!(!store.exists(), "{argv:?} wrote to the store");
     }
 }
 
