@@ -20,7 +20,7 @@ use crate::exit::{bad_input, Exit};
 use crate::torture::progress::Progress;
 use crate::torture::seeds::{SeedList, SeedRange, Shard};
 use crate::torture::summary::{RunRecord, Verdict};
-use crate::torture::{run_config, run_seeds, LoopOptions};
+use crate::torture::{run_config, run_seeds_parallel, LoopOptions};
 use crate::workloads::{locks, mixed, register, WorkloadName};
 
 /// A planted bug of gauntlet-node (docs/planted-bugs.md) and the run setting that reveals it.
@@ -239,6 +239,9 @@ pub struct BugHuntArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Runs at once (simulated runs only; default: one per core for --sim, else 1).
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Which flags were typed (set by main from clap's matches; default: none).
     #[arg(skip)]
     pub given_on_command_line: GivenFlags,
@@ -283,7 +286,10 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
         !args.no_control,
     )?;
     let first = resolve(&args, &settings[0], args.seeds.start)?;
-    crate::run::enter_sandbox(first.net)?;
+    let jobs = crate::torture::jobs(args.jobs, &first.system)?;
+    if !crate::systems::is_simulated(&first.system) {
+        crate::run::enter_sandbox(first.net)?;
+    }
     let list = SeedList::Range(args.seeds);
     let per_bug = list.len(Shard::ALL).unwrap_or(0);
     let mut progress = Progress::new(
@@ -306,22 +312,20 @@ pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
             budget: None,
             keep_all: args.keep_all,
         };
-        let records = run_seeds(
-            list.iter(Shard::ALL),
-            opts,
-            &mut progress,
-            |seed| match resolve(&args, setting, seed) {
-                Ok(cfg) => run_config(&cfg),
-                Err(e) => crate::torture::SeedResult {
-                    verdict: Verdict::Error,
-                    run_dir: None,
-                    repro: String::new(),
-                    error: Some(format!("{e:#}")),
-                    interrupted: false,
-                    anomalies: Vec::new(),
-                },
-            },
-        );
+        let records =
+            run_seeds_parallel(list.iter(Shard::ALL), opts, jobs, &mut progress, |seed| {
+                match resolve(&args, setting, seed) {
+                    Ok(cfg) => run_config(&cfg),
+                    Err(e) => crate::torture::SeedResult {
+                        verdict: Verdict::Error,
+                        run_dir: None,
+                        repro: String::new(),
+                        error: Some(format!("{e:#}")),
+                        interrupted: false,
+                        anomalies: Vec::new(),
+                    },
+                }
+            });
         let cut_short = (records.len() as u64) < per_bug;
         rows.push(row(setting, &records));
         if cut_short {
@@ -366,6 +370,7 @@ fn resolve(
         plan,
         exec,
         plan_file: None,
+        check_determinism: false,
     })
 }
 

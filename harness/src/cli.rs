@@ -75,6 +75,10 @@ pub struct ExecFlags {
     /// The system under test (docs/extending.md says how to add one).
     #[arg(long, default_value = defaults::SYSTEM)]
     pub system: String,
+    /// Run on the deterministic simulator: the same as --system sim (docs/sim.md). No root,
+    /// no namespaces, no node binary; the same seed gives the same history, byte for byte.
+    #[arg(long, conflicts_with = "system")]
+    pub sim: bool,
     /// Store root: runs go to STORE/<workload>-<nemesis>/<time>-seed<seed>/.
     #[arg(long, default_value = defaults::STORE)]
     pub store: PathBuf,
@@ -179,19 +183,34 @@ pub fn random_seed() -> u64 {
 }
 
 impl ExecFlags {
+    /// The system asked for: `sim` with `--sim`, else `--system`.
+    pub fn system_name(&self) -> &str {
+        if self.sim {
+            crate::systems::sim::NAME
+        } else {
+            &self.system
+        }
+    }
+
     /// Resolves the execution flags into a run configuration around `plan`.
     pub fn resolve(
         &self,
         plan: PlanOptions,
         plan_file: Option<PathBuf>,
     ) -> anyhow::Result<RunConfig> {
-        let system = crate::systems::by_name(&self.system)?;
+        let system = crate::systems::by_name(self.system_name())?;
         system.check_workload(plan.workload)?;
+        if system.simulate.is_some() && self.node_bin.is_some() {
+            return Err(bad_input(format!(
+                "--node-bin: the {} system runs no node binary",
+                system.name
+            )));
+        }
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
             None => (system.default_bin)()?,
         };
-        if !node_bin.is_file() {
+        if system.simulate.is_none() && !node_bin.is_file() {
             return Err(bad_input(format!(
                 "--node-bin: {} is not a file ({})",
                 node_bin.display(),

@@ -58,7 +58,7 @@ fn sleep_until(at: Instant, stop: &AtomicBool) -> bool {
 
 /// One step of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Step {
+pub(crate) enum Step {
     /// Heal fault `i` (sorted before applies at one instant).
     Heal(std::cmp::Reverse<usize>),
     /// Apply fault `i`.
@@ -66,7 +66,7 @@ enum Step {
 }
 
 /// The schedule: (ns since start, step), in the order they run (module docs).
-fn schedule(faults: &[PlannedFault]) -> Vec<(u64, Step)> {
+pub(crate) fn schedule(faults: &[PlannedFault]) -> Vec<(u64, Step)> {
     let mut ev: Vec<(u64, Step)> = faults
         .iter()
         .enumerate()

@@ -122,7 +122,7 @@ pub fn stored_config(run_dir: &Path, args: &ReproArgs) -> anyhow::Result<RunConf
     crate::systems::by_name(&cfg.system)?.check_workload(cfg.plan.workload)?;
     if let Some(bin) = &args.node_bin {
         cfg.node_bin = bin.clone();
-    } else if !cfg.node_bin.is_file() {
+    } else if !cfg.node_bin.is_file() && !crate::systems::is_simulated(&cfg.system) {
         let fallback = (crate::systems::by_name(&cfg.system)?.default_bin)()?;
         eprintln!(
             "repro: stored node binary {} is gone; using {}",
@@ -160,16 +160,27 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    crate::run::enter_sandbox(cfg.net)?;
+    let simulated = crate::systems::is_simulated(&cfg.system);
+    if !simulated {
+        crate::run::enter_sandbox(cfg.net)?;
+    }
+    // A simulated run replays exactly: one try says all.
+    let tries = if simulated { 1 } else { args.tries };
     let _index = crate::index::RefreshOnDrop(cfg.store.clone());
-    println!(
-        "repro: {} showed {wanted}; up to {} tries",
-        run_dir.display(),
-        args.tries
-    );
+    if simulated {
+        println!(
+            "repro: {} showed {wanted}; a simulated run replays exactly: one try",
+            run_dir.display()
+        );
+    } else {
+        println!(
+            "repro: {} showed {wanted}; up to {tries} tries",
+            run_dir.display()
+        );
+    }
     let mut worst = Exit::Valid;
     let mut stored = Vec::new();
-    for i in 1..=args.tries {
+    for i in 1..=tries {
         let outcome = crate::torture::run_config(&cfg);
         let sig = match &outcome.run_dir {
             Some(d) => Signature::of_run(d),
@@ -185,7 +196,7 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| "(not stored)".into());
         println!(
             "repro: try {i}/{}: {}{} — stored in {dir}",
-            args.tries,
+            tries,
             verdict_name(sig.verdict),
             if sig.classes.is_empty() {
                 String::new()
@@ -199,6 +210,11 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
         if let Some(e) = &outcome.error {
             println!("repro: try {i} failed to run: {e}");
         }
+        if simulated {
+            if let Some(d) = &outcome.run_dir {
+                println!("repro: {}", exactness(&run_dir, d));
+            }
+        }
         stored.push(dir);
         let exit = Exit::of(sig.verdict);
         if outcome.interrupted {
@@ -206,19 +222,34 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             return Ok(worst.worse(exit));
         }
         if target.reproduced_by(&sig) {
-            println!("repro: reproduced on try {i} of {}", args.tries);
+            println!("repro: reproduced on try {i} of {}", tries);
             return Ok(exit);
         }
         worst = worst.worse(exit);
     }
-    println!(
-        "repro: not reproduced in {} tries; tries stored in:",
-        args.tries
-    );
+    println!("repro: not reproduced in {} tries; tries stored in:", tries);
     for d in &stored {
         println!("  {d}");
     }
     Ok(worst)
+}
+
+/// Whether a simulated try's history is the stored run's, byte for byte (replay holds for
+/// the same build: a changed node or simulator changes runs).
+fn exactness(original: &Path, try_dir: &Path) -> String {
+    let read = |d: &Path| std::fs::read_to_string(d.join(crate::store::HISTORY));
+    match (read(original), read(try_dir)) {
+        (Ok(a), Ok(b)) => match crate::systems::sim::first_difference(&a, &b) {
+            None => format!(
+                "the try's history.jsonl is byte-identical to the stored run's ({} ops)",
+                a.lines().count()
+            ),
+            Some(d) => format!(
+                "the try's history differs from the stored run's ({d}): was the stored run made by another build?"
+            ),
+        },
+        (Err(e), _) | (_, Err(e)) => format!("cannot compare the histories: {e}"),
+    }
 }
 
 /// The verdict as repro prints it: `valid`, `invalid`, `unknown`.

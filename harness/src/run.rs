@@ -46,12 +46,40 @@ pub struct RunArgs {
     /// flag that shapes the plan (--seed, --nodes, ...) with it is an error, not ignored.
     #[arg(long = "plan", value_name = "FILE", conflicts_with_all = crate::cli::PLAN_FLAG_IDS)]
     pub plan_file: Option<PathBuf>,
+    /// Simulated runs only: run the seed twice and compare every simulator event (a hash
+    /// chain) and every history op; a difference exits 255 naming the first one.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 /// Runs `gauntlet run`.
 pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     let cfg = resolve(&args)?;
-    enter_sandbox(cfg.net)?;
+    if args.check_determinism {
+        if !systems::is_simulated(&cfg.system) {
+            return Err(bad_input(format!(
+                "--check-determinism: the {} system is not simulated (use --sim)",
+                cfg.system
+            )));
+        }
+        init_tracing();
+        let _index = crate::index::RefreshOnDrop(cfg.store.clone());
+        let (outcome, same) = systems::sim::check_determinism(&cfg)?;
+        println!("{}", outcome.summary);
+        return Ok(match same {
+            Ok(what) => {
+                println!("determinism: {what}");
+                outcome.exit
+            }
+            Err(diff) => {
+                println!("determinism: NOT DETERMINISTIC: {diff}");
+                Exit::Crash
+            }
+        });
+    }
+    if !systems::is_simulated(&cfg.system) {
+        enter_sandbox(cfg.net)?;
+    }
     init_tracing();
     let _index = crate::index::RefreshOnDrop(cfg.store.clone());
     let outcome = run_once(&cfg)?;
@@ -120,6 +148,9 @@ pub fn init_tracing() {
 /// must already be in its controller namespace for namespace mode ([`enter_sandbox`]).
 /// `Err` only when the run could not even be set up (no run directory, no runtime).
 pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
+    if let Some(simulate) = systems::by_name(&cfg.system)?.simulate {
+        return simulate(cfg);
+    }
     let plan = match &cfg.plan_file {
         Some(p) => Plan::load(p)?,
         None => plan::generate(&cfg.plan),
@@ -147,7 +178,7 @@ pub fn run_once(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     Ok(outcome)
 }
 
-fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
+pub(crate) fn test_json(cfg: &RunConfig, run_dir: &std::path::Path) -> serde_json::Value {
     json!({
         "config": cfg,
         "system": cfg.system,

@@ -114,13 +114,16 @@ fn three_seeds_against_the_correct_node_pass() {
     }
 }
 
-/// Proves: a planted bug makes torture exit 1; the failing testcase carries the exact repro
-/// command; that command, run as printed, reproduces the anomaly within 3 tries; and
-/// `gauntlet repro` on the kept run directory says it reproduced.
-/// Reliability: lock-without-quorum under partitions is detected in nearly every 5 s run
-/// (docs/bug-hunt.md); two seeds and three repro tries make a miss very unlikely.
+/// Proves: a planted bug makes torture of real processes exit 1, and the failing testcase
+/// carries the exact repro command (its seed and the node args) and a kept run with its
+/// report. Reliability: lock-without-quorum under partitions is detected in nearly every
+/// 5 s run (docs/bug-hunt.md); the test needs one of seeds 311 and 312 to detect it.
+/// That the printed command and `gauntlet repro` reproduce the failure is proven
+/// deterministically, without retries, on the simulator (sim_cli.rs,
+/// `a_failing_simulated_seed_reproduces_exactly_in_one_try`): a rerun of real processes is
+/// not exact, so asserting it here needed retries.
 #[test]
-fn a_planted_bug_fails_with_a_repro_command_that_reproduces() {
+fn a_planted_bug_fails_with_its_repro_command_in_junit() {
     if !can_run() {
         return;
     }
@@ -162,39 +165,15 @@ fn a_planted_bug_fails_with_a_repro_command_that_reproduces() {
         repro.contains("lock-without-quorum"),
         "the repro keeps the node args: {repro}"
     );
-    let cmd = repro
-        .strip_prefix("gauntlet ")
-        .expect("command starts with gauntlet");
-    let mut reproduced = false;
-    for attempt in 1..=3 {
-        eprintln!("repro attempt {attempt}: {GAUNTLET} {cmd}");
-        let o = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{GAUNTLET} {cmd}"))
-            .output()
-            .unwrap();
-        if o.status.code() == Some(1) {
-            reproduced = true;
-            break;
-        }
-    }
     assert!(
-        reproduced,
-        "the failing testcase's repro command did not reproduce in 3 tries: {repro}"
+        repro.starts_with("gauntlet run "),
+        "the repro is a gauntlet run command: {repro}"
     );
     let run_dir = failing["run_dir"].as_str().unwrap();
     assert!(
         Path::new(run_dir).join("report.html").is_file(),
         "the kept run has its report"
     );
-    let o = gauntlet(
-        "repro",
-        &[run_dir.to_string(), "--tries=3".into()],
-        tmp.path(),
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("reproduced on try"), "{stdout}");
-    assert_eq!(o.status.code(), Some(1));
 }
 
 /// Proves: shards 1/2 and 2/2 of a seed range together run exactly the seeds of the

@@ -8,6 +8,7 @@
 //! are processes (gauntlet-node); a simulated one would need none.
 
 pub mod gauntlet_node;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,13 @@ pub struct System {
     pub bin_hint: &'static str,
     /// Sets the system up for `cfg` in the run directory (no node started yet).
     pub open: fn(&RunConfig, &Path) -> anyhow::Result<Box<dyn Cluster>>,
+    /// For a simulated system: the whole run, in-process (no binary, no namespaces, no
+    /// [`Cluster`]); `None` for a system whose nodes are processes.
+    pub simulate: Option<fn(&RunConfig) -> anyhow::Result<crate::outcome::RunOutcome>>,
 }
 
 /// Every system, by name: the registry.
-pub static REGISTRY: &[System] = &[gauntlet_node::SYSTEM];
+pub static REGISTRY: &[System] = &[gauntlet_node::SYSTEM, sim::SYSTEM];
 
 /// The system a run tests when `--system` is not given.
 pub const DEFAULT: &str = gauntlet_node::NAME;
@@ -88,6 +92,11 @@ impl System {
     }
 }
 
+/// Whether the system `name` is simulated (runs in-process: no namespaces, no binary).
+pub fn is_simulated(name: &str) -> bool {
+    by_name(name).is_ok_and(|s| s.simulate.is_some())
+}
+
 /// Sets up the system `cfg` names (no node started yet).
 pub fn open(cfg: &RunConfig, run_dir: &Path) -> anyhow::Result<Box<dyn Cluster>> {
     (by_name(&cfg.system)?.open)(cfg, run_dir)
@@ -126,7 +135,7 @@ mod tests {
         assert_eq!(crate::exit::exit_for_error(&e), crate::exit::Exit::BadInput);
         assert_eq!(
             format!("{e}"),
-            "--system: unknown system \"etcd-typo\" (known: gauntlet-node)"
+            "--system: unknown system \"etcd-typo\" (known: gauntlet-node, sim)"
         );
     }
 

@@ -57,6 +57,9 @@ pub struct TortureArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Runs at once (simulated runs only; default: one per core for --sim, else 1).
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 /// What running one seed gave.
@@ -95,8 +98,11 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
         .next()
         .ok_or_else(|| bad_input(format!("--shard {shard}: no seeds in this slice")))?;
     let cfg = resolve(&args, first)?;
+    let jobs = jobs(args.jobs, &cfg.system)?;
     // Before any thread starts (the progress bar ticks on one): the controller namespace.
-    crate::run::enter_sandbox(cfg.net)?;
+    if !crate::systems::is_simulated(&cfg.system) {
+        crate::run::enter_sandbox(cfg.net)?;
+    }
     let out = out_dir(&args, shard);
     std::fs::create_dir_all(&out).map_err(|e| {
         bad_input(format!(
@@ -122,7 +128,7 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
     };
     let started = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let t0 = Instant::now();
-    let runs = run_seeds(list.iter(shard), opts, &mut progress, |seed| {
+    let runs = run_seeds_parallel(list.iter(shard), opts, jobs, &mut progress, |seed| {
         run_seed(&args, seed)
     });
     progress.finish();
@@ -239,6 +245,72 @@ pub fn run_seeds(
     records
 }
 
+/// [`run_seeds`] on `jobs` threads at once (CPU-bound simulated runs: `--jobs`): each thread
+/// takes the next seed of the list until it is used up or the budget spent; the records come
+/// back in the list's order, whatever order the runs ended in. One job: [`run_seeds`].
+pub fn run_seeds_parallel(
+    seeds: impl Iterator<Item = u64> + Send,
+    opts: LoopOptions,
+    jobs: usize,
+    progress: &mut Progress,
+    run: impl Fn(u64) -> SeedResult + Sync,
+) -> Vec<RunRecord> {
+    if jobs <= 1 {
+        return run_seeds(seeds, opts, progress, run);
+    }
+    let t0 = Instant::now();
+    let queue = std::sync::Mutex::new(seeds.enumerate());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut out: Vec<(usize, RunRecord)> = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            let (tx, queue, run) = (tx.clone(), &queue, &run);
+            s.spawn(move || loop {
+                if opts.budget.is_some_and(|b| t0.elapsed() >= b) {
+                    return;
+                }
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some((i, seed)) = next else {
+                    return;
+                };
+                let start = Instant::now();
+                let result = run(seed);
+                if tx.send((i, seed, result, start.elapsed())).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        for (i, seed, result, took) in rx {
+            progress.finished(seed, result.verdict, took);
+            out.push((i, record(seed, result, took, opts.keep_all)));
+        }
+    });
+    if opts.budget.is_some_and(|b| t0.elapsed() >= b) {
+        crate::term::status(format!(
+            "torture: time budget spent after {} runs",
+            out.len()
+        ));
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `--jobs`: how many runs at once. Simulated runs default to one per core; runs of real
+/// processes share the controller's namespace and run one at a time (more is bad input).
+pub fn jobs(asked: Option<usize>, system: &str) -> anyhow::Result<usize> {
+    let simulated = crate::systems::is_simulated(system);
+    match asked {
+        Some(0) => Err(bad_input("--jobs: 0; expected at least 1")),
+        Some(n) if n > 1 && !simulated => Err(bad_input(format!(
+            "--jobs {n}: the {system} system runs one seed at a time (parallel runs need --sim)"
+        ))),
+        Some(n) => Ok(n),
+        None if simulated => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        None => Ok(1),
+    }
+}
+
 fn record(seed: u64, result: SeedResult, took: Duration, keep_all: bool) -> RunRecord {
     let mut kept = result.run_dir.as_ref().is_some_and(|d| d.exists());
     if kept && result.verdict == Verdict::Valid && !keep_all {
@@ -296,6 +368,7 @@ fn resolve(args: &TortureArgs, seed: u64) -> anyhow::Result<crate::config::RunCo
         plan,
         exec: args.exec.clone(),
         plan_file: None,
+        check_determinism: false,
     })
 }
 

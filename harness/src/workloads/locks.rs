@@ -90,6 +90,10 @@ impl Workload for Locks {
     fn final_phase<'a>(&'a self, f: FinalCtx<'a>) -> BoxFuture<'a, FinalReport> {
         Box::pin(super::tasks::recover_and_read(f))
     }
+
+    fn recovers_tasks(&self) -> bool {
+        true
+    }
 }
 
 struct Runner(Arc<dyn LocksClient>);

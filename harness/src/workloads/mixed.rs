@@ -68,6 +68,10 @@ impl Workload for Composite {
         self.parts[0].final_phase(f)
     }
 
+    fn recovers_tasks(&self) -> bool {
+        self.parts[0].recovers_tasks()
+    }
+
     fn checkers(&self) -> Vec<&'static dyn super::RunChecker> {
         self.parts.iter().flat_map(|p| p.checkers()).collect()
     }

@@ -157,6 +157,12 @@ pub trait Workload: Send + Sync + 'static {
         })
     }
 
+    /// Whether its final phase is the tasks' recovery wait and final read
+    /// ([`tasks::recover_and_read`]): a simulated run runs that phase in virtual time.
+    fn recovers_tasks(&self) -> bool {
+        false
+    }
+
     /// The checkers it adds to the built-in streaming ones (stats, tasks, locks, which every
     /// history gets).
     fn checkers(&self) -> Vec<&'static dyn RunChecker> {

@@ -75,6 +75,10 @@ impl Workload for Tasks {
     fn final_phase<'a>(&'a self, f: FinalCtx<'a>) -> BoxFuture<'a, FinalReport> {
         Box::pin(recover_and_read(f))
     }
+
+    fn recovers_tasks(&self) -> bool {
+        true
+    }
 }
 
 struct Runner(Arc<dyn TasksClient>);

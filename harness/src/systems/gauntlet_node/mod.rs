@@ -34,6 +34,7 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     bin_hint: "build it with `cargo build --release -p node-bin`, or `cargo build -p node-bin` \
                for a debug build",
     open,
+    simulate: None,
 };
 
 /// `gauntlet-node` in the directory of the running `gauntlet` binary; failing that, on PATH.
