@@ -303,6 +303,141 @@ fn index_lists_every_run_groups_failures_and_sorts_and_filters_in_chromium() {
     assert_eq!(shown, ["20"]);
 }
 
+/// The seeds of the drawn rows, in order (the large store has no hidden row).
+fn drawn_seeds(dom: &str) -> Vec<u64> {
+    rows(dom)
+        .into_iter()
+        .map(|(r, hidden)| {
+            assert!(!hidden, "a drawn row is hidden: {r}");
+            seed_of(&r).parse().unwrap()
+        })
+        .collect()
+}
+
+/// A store larger than the rows the page draws itself: only the first ones are HTML, the
+/// rest come from the JSON block when a sort, a filter or `rows=N` needs them, and hostile
+/// run data stays text.
+#[test]
+fn a_large_index_draws_its_first_rows_and_the_rest_from_json_on_sort_filter_and_paging() {
+    use harness::index::page::FIRST_ROWS;
+    const N: u64 = 450;
+    const HOSTILE: &str = "</script><script>document.title='pwned'</script><!--";
+    let scratch = tempfile::tempdir().unwrap();
+    let s = scratch.path().join("store");
+    // Seed i started i minutes after midnight, so newest first is seed 449 first; every 7th
+    // run split a lock; ops are distinct and unordered.
+    let ops = |i: u64| 1000 + (i * 7919) % N;
+    for i in 0..N {
+        let time = format!("20261201T{:02}{:02}00.000Z", i / 60, i % 60);
+        let checkers = if i % 7 == 0 {
+            split_lock()
+        } else {
+            serde_json::json!({})
+        };
+        let mut test = test_json(i, "mixed");
+        if i == 5 {
+            test.1 = test.1.replace("gauntlet-node", HOSTILE);
+        }
+        let d = run_dir(
+            &s,
+            "mixed-all",
+            &time,
+            i,
+            &[test, results((i % 7 != 0).into(), ops(i), 30_000, checkers)],
+        );
+        if i == 3 {
+            std::fs::write(d.join("report.html"), "<html></html>").unwrap();
+        }
+    }
+    let out = gauntlet_index(&s);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = s.join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let newest: Vec<u64> = (0..N).rev().collect();
+    assert_eq!(
+        drawn_seeds(&html),
+        newest[..FIRST_ROWS],
+        "the page itself holds the newest {FIRST_ROWS}"
+    );
+    assert!(
+        !html.contains("<script>document.title") && !html.contains("<!--"),
+        "hostile text escaped in the rows and the JSON block"
+    );
+
+    let Some(chromium) = browser::chromium() else {
+        return;
+    };
+    let load = |query: &str| {
+        let dom = browser::dump_dom(
+            chromium,
+            &format!("file://{}{query}", page.display()),
+            scratch.path(),
+        );
+        browser::assert_script_clean(&dom);
+        assert!(!dom.contains("<title>pwned"), "run data ran as script");
+        dom
+    };
+
+    // As loaded: the page's own rows, and the rest announced.
+    let dom = load("");
+    assert_eq!(drawn_seeds(&dom), newest[..FIRST_ROWS]);
+    assert!(
+        dom.contains(&format!(
+            "{N} of {N} runs match; the first {FIRST_ROWS} are drawn, more as you scroll."
+        )),
+        "status line"
+    );
+    assert!(dom.contains(r#"<p id="more">"#), "show more offered");
+
+    // A sort brings the oldest runs (only in the JSON block) to the top, drawn by the script:
+    // the report link and the hostile system name as text.
+    let dom = load("?sort=seed");
+    let oldest: Vec<u64> = (0..FIRST_ROWS as u64).collect();
+    assert_eq!(drawn_seeds(&dom), oldest);
+    assert!(dom.contains(
+        r#"<td><a href="mixed-all/20261201T000300.000Z-seed3/report.html">report</a></td>"#
+    ));
+    assert!(
+        dom.contains(
+            "<td>&lt;/script&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;!--</td>"
+        ),
+        "hostile system name drawn as text"
+    );
+
+    // Filter and sort over every run: exactly the failing ones, by seed descending.
+    let dom = load("?sort=seed&desc=1&f-verdict=invalid");
+    let invalid: Vec<u64> = (0..N).rev().filter(|i| i % 7 == 0).collect();
+    assert_eq!(drawn_seeds(&dom), invalid);
+    assert!(dom.contains(&format!("{} of {N} runs shown.", invalid.len())));
+    assert!(
+        dom.contains(r#"<p id="more" hidden="">"#),
+        "nothing more to show"
+    );
+
+    // A run only in the JSON block, found by its seed.
+    let dom = load("?f-seed=%3D5");
+    assert_eq!(drawn_seeds(&dom), [5]);
+
+    // Paging after a sort: rows=300 draws a second page in the same order.
+    let dom = load("?sort=ops&rows=300");
+    let mut by_ops: Vec<u64> = (0..N).collect();
+    by_ops.sort_by_key(|&i| ops(i));
+    assert_eq!(drawn_seeds(&dom), by_ops[..300]);
+    assert!(dom.contains(&format!(
+        "{N} of {N} runs match; the first 300 are drawn, more as you scroll."
+    )));
+
+    // Everything drawn: the same rows as the page itself would hold, newest first.
+    let dom = load("?rows=100000");
+    assert_eq!(drawn_seeds(&dom), newest);
+    assert!(dom.contains(&format!("{N} of {N} runs shown.")));
+}
+
 #[test]
 fn a_store_that_cannot_be_indexed_exits_254_naming_it() {
     let scratch = tempfile::tempdir().unwrap();

@@ -15,20 +15,75 @@
   var keys = heads.map(function (th) { return th.getAttribute("data-key"); });
   var numeric = heads.map(function (th) { return th.hasAttribute("data-num"); });
   var inputs = Array.prototype.slice.call(table.querySelectorAll("input.filter"));
-  var rows = Array.prototype.slice.call(body.rows);
   var shown = document.getElementById("shown");
-  // Cell texts are read once, on the first sort or filter, so the page is ready at once.
-  var cells = null;
-  function texts() {
-    if (cells) { return cells; }
-    cells = rows.map(function (tr) {
-      var t = [];
-      for (var i = 0; i < keys.length; i++) { t.push(tr.cells[i].textContent); }
-      return t;
-    });
-    return cells;
+  var more = document.getElementById("more");
+  var morePage = document.getElementById("more-page");
+  var moreAll = document.getElementById("more-all");
+  // Rows drawn at once: the page's own first rows, after a sort or filter, and per "show more".
+  var PAGE = parseInt(table.getAttribute("data-page"), 10) || 200;
+  // Every run, one array of cell texts each, in the order of the drawn rows (newest first);
+  // the report column holds the link ("" when there is no report.html).
+  var data = JSON.parse(document.getElementById("runs-data").textContent);
+  var REPORT = keys.indexOf("report");
+  var VERDICT = keys.indexOf("verdict");
+  var NOTES = keys.indexOf("notes");
+  function text(row, col) {
+    if (col === REPORT) { return row[col] ? "report" : "\u2014"; }
+    return row[col];
   }
   function numberOf(s) { var v = parseFloat(s); return isNaN(v) ? null : v; }
+
+  // order: every run index in the current sort; view: those passing the filters; the first
+  // `drawn` of view are the rows of the table body.
+  var order = data.map(function (_, i) { return i; });
+  var view = order;
+  var drawn = body.rows.length;
+
+  function drawRow(row) {
+    var tr = document.createElement("tr");
+    tr.className = "run s-" + row[VERDICT].split("/")[0];
+    for (var col = 0; col < keys.length; col++) {
+      var td = document.createElement("td");
+      if (numeric[col]) { td.className = "num"; }
+      else if (col === VERDICT) { td.className = "verdict"; }
+      else if (col === NOTES) { td.className = "notes"; }
+      if (col === REPORT && row[col]) {
+        var a = document.createElement("a");
+        a.setAttribute("href", row[col]);
+        a.textContent = "report";
+        td.appendChild(a);
+      } else {
+        td.textContent = text(row, col);
+      }
+      tr.appendChild(td);
+    }
+    return tr;
+  }
+  function drawMore(count) {
+    var end = Math.min(view.length, drawn + count);
+    var frag = document.createDocumentFragment();
+    for (var i = drawn; i < end; i++) { frag.appendChild(drawRow(data[view[i]])); }
+    body.appendChild(frag);
+    drawn = Math.max(drawn, end);
+    status();
+  }
+  function redraw() {
+    body.textContent = "";
+    drawn = 0;
+    drawMore(PAGE);
+  }
+  function status() {
+    var left = view.length - drawn;
+    if (left <= 0) {
+      shown.textContent = view.length + " of " + data.length + " runs shown.";
+    } else {
+      shown.textContent = view.length + " of " + data.length + " runs match; the first " + drawn +
+        " are drawn, more as you scroll.";
+    }
+    more.hidden = left <= 0;
+    morePage.textContent = "show " + Math.min(PAGE, left) + " more";
+    moreAll.textContent = "show all " + view.length;
+  }
 
   function matches(text, filter, isNum) {
     if (filter.charAt(0) === "=") { return text.toLowerCase() === filter.slice(1); }
@@ -45,41 +100,37 @@
       var f = inp.value.trim().toLowerCase();
       if (f) { active.push([i, f]); }
     });
-    var t = active.length ? texts() : null;
-    var n = 0;
-    rows.forEach(function (tr, r) {
-      var ok = true;
-      for (var k = 0; k < active.length && ok; k++) {
+    view = active.length === 0 ? order : order.filter(function (r) {
+      for (var k = 0; k < active.length; k++) {
         var col = active[k][0];
-        ok = matches(t[r][col], active[k][1], numeric[col]);
+        if (!matches(text(data[r], col), active[k][1], numeric[col])) { return false; }
       }
-      tr.hidden = !ok;
-      if (ok) { n += 1; }
+      return true;
     });
-    shown.textContent = n + " of " + rows.length + " runs shown.";
+    redraw();
   }
 
   var sortCol = -1, sortDesc = false;
   function sortBy(col, desc) {
-    var t = texts();
-    var order = rows.map(function (_, i) { return i; });
     var isNum = numeric[col];
+    // Each cell's sort key once, not once per comparison.
+    var key = data.map(function (row) {
+      var t = text(row, col);
+      return isNum ? numberOf(t) : t;
+    });
+    order = data.map(function (_, i) { return i; });
     order.sort(function (a, b) {
-      var x = t[a][col], y = t[b][col], c;
+      var x = key[a], y = key[b], c;
       if (isNum) {
-        var nx = numberOf(x), ny = numberOf(y);
         // Empty cells sort last either way.
-        if (nx === null || ny === null) { return (nx === null) - (ny === null) || a - b; }
-        c = nx - ny;
+        if (x === null || y === null) { return (x === null) - (y === null) || a - b; }
+        c = x - y;
       } else {
         if (!x || !y) { return (!x) - (!y) || a - b; }
         c = x < y ? -1 : x > y ? 1 : 0;
       }
       return (desc ? -c : c) || a - b;
     });
-    var frag = document.createDocumentFragment();
-    order.forEach(function (i) { frag.appendChild(rows[i]); });
-    body.appendChild(frag);
     heads.forEach(function (th, i) {
       if (i === col) { th.setAttribute("aria-sort", desc ? "descending" : "ascending"); }
       else { th.removeAttribute("aria-sort"); }
@@ -91,6 +142,7 @@
   heads.forEach(function (th, i) {
     th.querySelector("button").addEventListener("click", function () {
       sortBy(i, sortCol === i ? !sortDesc : false);
+      applyFilters();
     });
   });
   inputs.forEach(function (inp) { inp.addEventListener("input", applyFilters); });
@@ -104,23 +156,41 @@
       applyFilters();
     });
   });
+  morePage.addEventListener("click", function () { drawMore(PAGE); });
+  moreAll.addEventListener("click", function () { drawMore(view.length); });
+  // Scrolling near the end of the drawn rows draws the next ones.
+  if ("IntersectionObserver" in window) {
+    var watch = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; }) && drawn < view.length) {
+        drawMore(PAGE);
+        // Observing again reports whether "more" is still in sight (a tall window).
+        watch.unobserve(more);
+        watch.observe(more);
+      }
+    }, { rootMargin: "0px 0px 1000px 0px" });
+    watch.observe(more);
+  }
 
-  // The state in the URL: ?sort=KEY&desc=1&f-KEY=TEXT
+  // The state in the URL: ?sort=KEY&desc=1&f-KEY=TEXT&rows=N
   var params = new URLSearchParams(window.location.search);
-  var filtered = false;
+  var changed = false;
   keys.forEach(function (k, i) {
     var f = params.get("f-" + k);
-    if (f !== null) { inputs[i].value = f; filtered = true; }
+    if (f !== null) { inputs[i].value = f; changed = true; }
   });
-  // Without a filter every row shows: no need to touch 10,000 rows at load.
-  if (filtered) { applyFilters(); } else { shown.textContent = rows.length + " of " + rows.length + " runs shown."; }
   var sortKey = params.get("sort");
   if (sortKey !== null) {
     var col = keys.indexOf(sortKey);
     if (col < 0) { report("unknown sort column: " + sortKey); }
-    else { sortBy(col, params.get("desc") === "1"); }
+    else { sortBy(col, params.get("desc") === "1"); changed = true; }
   }
-  // Milliseconds since the navigation started: parsing, layout and this script.
+  // Without a sort or filter the page's own rows are the first of the view: nothing to draw.
+  if (changed) { applyFilters(); } else { status(); }
+  var rows = parseInt(params.get("rows") || "", 10);
+  if (rows > drawn) { drawMore(rows - drawn); }
+  // Milliseconds since the navigation started: parsing, this script and the layout of the
+  // drawn rows (forced here, so it is counted).
+  void document.body.offsetHeight;
   document.getElementById("ready-ms").textContent =
     String(Math.round(performance.now()));
   document.getElementById("js-status").textContent = "ok";
