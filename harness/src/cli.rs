@@ -187,6 +187,8 @@ impl ExecFlags {
     ) -> anyhow::Result<RunConfig> {
         let system = crate::systems::by_name(&self.system)?;
         system.check_workload(plan.workload)?;
+        let mut plan = plan;
+        system.fit_nemesis(&mut plan, plan_file.is_some())?;
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
             None => (system.default_bin)()?,
@@ -198,6 +200,7 @@ impl ExecFlags {
                 system.bin_hint
             )));
         }
+        (system.check_bin)(&node_bin)?;
         if let Some(b) = &self.net_backend {
             b.parse::<nemesis::BackendChoice>()
                 .map_err(|e| bad_input(format!("--net-backend: {e}")))?;

@@ -77,6 +77,7 @@ pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
             process,
             node: &node,
             op: &op.op,
+            ctx: &ctx,
         };
         let Some(completion) = session.run(call).await else {
             continue;

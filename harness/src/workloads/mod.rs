@@ -216,6 +216,9 @@ pub struct Call<'a> {
     pub node: &'a NodeId,
     /// What to do.
     pub op: &'a ClientOp,
+    /// The worker's context: what a session needs to record ops of its own beside the
+    /// planned one (a lock's keep-alives, under fresh process numbers).
+    pub ctx: &'a Ctx,
 }
 
 impl Call<'_> {
