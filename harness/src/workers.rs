@@ -90,4 +90,25 @@ pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
             session = ctx.runner.session();
         }
     }
+    if *ctx.stop.borrow() {
+        return;
+    }
+    for op in session.closing_ops() {
+        let call = Call {
+            rec: &ctx.rec,
+            process,
+            node: &node,
+            op: &op,
+            ctx: &ctx,
+        };
+        let Some(completion) = session.run(call).await else {
+            continue;
+        };
+        let info = completion.kind == OpType::Info;
+        ctx.rec
+            .complete(process, op.f(), completion, Some(node.as_str()));
+        if info {
+            process = ctx.fresh_process();
+        }
+    }
 }

@@ -10,7 +10,8 @@
 //! TTL/3 and locks with the lease (its ok adds `"lease"`); each keep-alive is a `renew` op
 //! `{"lock", "lease"}` of a process of its own (a fresh one after an `info`, as for any
 //! process); release unlocks, stops the keep-alives and revokes the lease. The keep-alives
-//! stop too when the acquire does not end ok and when the session ends.
+//! stop too when the acquire does not end ok and when the session ends; a lock still held
+//! when the worker's plan ends is released then (recorded as any release).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -254,6 +255,14 @@ fn spawn_keepalive(
 }
 
 impl Session for LeasedSession {
+    /// The locks still held when the plan ends are released (unlock, revoke).
+    fn closing_ops(&self) -> Vec<ClientOp> {
+        self.held
+            .keys()
+            .map(|lock| ClientOp::Release { lock: lock.clone() })
+            .collect()
+    }
+
     fn run<'a>(&'a mut self, call: Call<'a>) -> BoxFuture<'a, Option<Completion>> {
         Box::pin(async move {
             match call.op {
