@@ -160,7 +160,7 @@ fn etcd_locks_under_pauses_split_under_mutex_not_under_lease() {
 
 /// Proves what etcd cannot serve is bad input (254) named before anything starts: a
 /// workload it has no client for (naming those it offers), a fault kind it cannot be given,
-/// a program that is not etcd.
+/// a program that is not etcd, a bug-hunt (etcd has no planted bugs).
 #[test]
 fn what_etcd_cannot_serve_is_bad_input_before_anything_starts() {
     let store = tempfile::tempdir().unwrap();
@@ -193,5 +193,17 @@ fn what_etcd_cannot_serve_is_bad_input_before_anything_starts() {
         std::fs::read_dir(store.path()).unwrap().count(),
         0,
         "a run dir was made"
+    );
+    // bug-hunt plants gauntlet-node's --bug switches: etcd has none.
+    let out = Command::new(GAUNTLET)
+        .args(["bug-hunt", "--system=etcd", "--seeds=0..1"])
+        .arg(&store_flag)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "bug-hunt: {err}");
+    assert!(
+        err.contains("--system etcd: bug-hunt plants gauntlet-node's bugs"),
+        "{err}"
     );
 }
