@@ -77,6 +77,8 @@ pub struct CheckOptions {
     /// At most this many anomalies of each kind are listed with their evidence (the counts
     /// are always exact). Default: 1000.
     pub max_evidence: usize,
+    /// When a lock hold ends: `lease` (default) or `mutex` ([`locks::LockModel`]).
+    pub lock_model: locks::LockModel,
 }
 
 impl Default for CheckOptions {
@@ -84,6 +86,7 @@ impl Default for CheckOptions {
         CheckOptions {
             exactly_once: false,
             max_evidence: 1000,
+            lock_model: locks::LockModel::Lease,
         }
     }
 }
@@ -93,6 +96,8 @@ impl Default for CheckOptions {
 pub struct Checker {
     opts: CheckOptions,
     ops: u64,
+    /// The time of the latest op seen.
+    last_time: u64,
     stats: stats::StatsChecker,
     tasks: tasks::TasksChecker,
     locks: locks::LocksChecker,
@@ -113,6 +118,7 @@ impl Checker {
         Checker {
             opts: opts.clone(),
             ops: 0,
+            last_time: 0,
             stats: Default::default(),
             tasks: Default::default(),
             locks: Default::default(),
@@ -122,10 +128,11 @@ impl Checker {
     /// Feeds the next op of the history (in index order).
     pub fn observe(&mut self, op: &OpRef<'_>) {
         self.ops += 1;
+        self.last_time = self.last_time.max(op.time);
         self.stats.observe(op);
         match &*op.f {
             tasks::SUBMIT | tasks::READ_TASKS => self.tasks.observe(op),
-            locks::ACQUIRE | locks::RELEASE => self.locks.observe(op),
+            locks::ACQUIRE | locks::RELEASE | locks::RENEW => self.locks.observe(op),
             tasks::RECOVERY if op.process == histories::Process::Nemesis => {
                 self.tasks.observe_recovery(op)
             }
@@ -162,6 +169,7 @@ impl Checker {
         let Checker {
             opts,
             ops,
+            last_time,
             stats,
             tasks,
             locks,
@@ -170,7 +178,7 @@ impl Checker {
         // be worth a thread (the end of a check is time after the last line is read).
         let (tasks, locks) = if locks.holds() >= PARALLEL_FINISH && tasks.len() >= PARALLEL_FINISH {
             std::thread::scope(|s| {
-                let locks = s.spawn(|| locks.finish(&opts));
+                let locks = s.spawn(|| locks.finish(&opts, last_time));
                 let tasks = tasks.finish(&opts);
                 let locks = locks
                     .join()
@@ -178,7 +186,7 @@ impl Checker {
                 (tasks, locks)
             })
         } else {
-            (tasks.finish(&opts), locks.finish(&opts))
+            (tasks.finish(&opts), locks.finish(&opts, last_time))
         };
         Results::new(ops, warnings, stats.finish(), tasks, locks)
     }

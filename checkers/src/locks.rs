@@ -1,9 +1,17 @@
 //! Split locks and fencing tokens.
 //!
-//! A client *certainly holds* a lock from its acquire's ok time until the earlier of its
-//! release's invoke time and its acquire's invoke time + `ttl_ms` (the lease may have run out
-//! from then on, whatever the client believes). Two certain holds of one lock by different
-//! processes that overlap are a *split lock*. Tokens must grow: if acquire A completed before
+//! A hold of a lock starts at its acquire's ok time; where it ends is the lock model's
+//! ([`LockModel`], `gauntlet check --lock-model`):
+//! - `lease` (the default): the client *certainly holds* the lock until the earlier of its
+//!   release's invoke time and the lease's certain end: (the invoke time of the last ok
+//!   `renew` of the hold's lease, or else the acquire's invoke time) + `ttl_ms`. From then on
+//!   the lease may have run out, whatever the client believes. A renewal that ended ok proves
+//!   the lease was alive when the server took it, so the lease (and the lock key it carries)
+//!   lived on to at least its invoke + `ttl_ms`.
+//! - `mutex` (Jepsen's model for etcd's locks): the hold lasts until the release's invoke, or
+//!   to the end of the history when the client never released it; leases do not count.
+//!
+//! Two holds of one lock by different processes that overlap are a *split lock*. Tokens must grow: if acquire A completed before
 //! acquire B was invoked (A's ok precedes B's invoke in the history), A's token must be
 //! smaller than B's; otherwise it is a *token regression*.
 //!
@@ -27,6 +35,48 @@ use crate::CheckOptions;
 pub const ACQUIRE: &str = "acquire";
 /// The `f` of a lock release.
 pub const RELEASE: &str = "release";
+/// The `f` of a keep-alive of a hold's lease (`{"lock", "lease"}`).
+pub const RENEW: &str = "renew";
+
+/// When a hold of a lock ends (see the module's text).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockModel {
+    /// Until the release's invoke or the lease's certain end, renewals counted.
+    #[default]
+    Lease,
+    /// Until the release's invoke, or the end of the history.
+    Mutex,
+}
+
+impl LockModel {
+    /// Its name, as `--lock-model` takes it and results.json records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockModel::Lease => "lease",
+            LockModel::Mutex => "mutex",
+        }
+    }
+}
+
+impl std::fmt::Display for LockModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LockModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lease" => Ok(LockModel::Lease),
+            "mutex" => Ok(LockModel::Mutex),
+            other => Err(format!(
+                "unknown lock model {other:?} (expected lease or mutex)"
+            )),
+        }
+    }
+}
 
 /// One certain hold of a lock, with the ops that bound it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +94,18 @@ pub struct Hold {
     /// The release's invoke, if the holder released the lock.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub release_invoke: Option<OpEvidence>,
-    /// Start of the certain hold (ns): the acquire's ok time.
+    /// The lease the lock hangs on, when the client keeps it alive (`renew` ops).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lease: Option<u64>,
+    /// The invoke of the last ok renewal of that lease (lease model: the lease's certain end
+    /// is its time + ttl).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub renewed: Option<OpEvidence>,
+    /// Start of the hold (ns): the acquire's ok time.
     pub start: u64,
-    /// End of the certain hold (ns, exclusive): min(release invoke time, acquire invoke + ttl).
+    /// End of the hold (ns, exclusive). Lease model: min(release invoke time, (last ok
+    /// renewal's invoke, else the acquire's invoke) + ttl); mutex model: the release's invoke
+    /// time, else the end of the history.
     pub end: u64,
 }
 
@@ -104,6 +163,12 @@ pub struct LockCounts {
     pub split_locks: u64,
     /// Token regressions found.
     pub token_regressions: u64,
+    /// Renewals (`renew` ops) that ended ok.
+    #[serde(default)]
+    pub renewed: u64,
+    /// Renewals that failed or whose outcome is unknown.
+    #[serde(default)]
+    pub renew_failed: u64,
 }
 
 /// The verdict of the locks checker.
@@ -111,6 +176,9 @@ pub struct LockCounts {
 pub struct LocksResult {
     /// The verdict.
     pub valid: Verdict,
+    /// The lock model that judged.
+    #[serde(default)]
+    pub model: LockModel,
     /// Why the verdict is unknown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -132,6 +200,13 @@ struct AcquireInvoke<'a> {
 #[derive(Deserialize)]
 struct AcquireOk {
     token: u64,
+    #[serde(default)]
+    lease: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RenewInvoke {
+    lease: u64,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +243,10 @@ pub(crate) struct LocksChecker {
     regressions: Capped<TokenRegression>,
     errors: Vec<String>,
     error_count: u64,
+    /// Renewals in flight: the lease and the renew's invoke.
+    pending_renew: ProcMap<(u64, OpEvidence)>,
+    /// The latest invoke of an ok renewal, per lease.
+    renewals: FxHashMap<u64, OpEvidence>,
 }
 
 impl LocksChecker {
@@ -178,7 +257,7 @@ impl LocksChecker {
 
     pub fn observe(&mut self, op: &OpRef<'_>) {
         let f: &str = &op.f;
-        if f != ACQUIRE && f != RELEASE {
+        if f != ACQUIRE && f != RELEASE && f != RENEW {
             return;
         }
         self.seen = true;
@@ -186,7 +265,36 @@ impl LocksChecker {
             (ACQUIRE, OpType::Invoke) => self.acquire_invoke(op),
             (ACQUIRE, _) => self.acquire_done(op),
             (RELEASE, OpType::Invoke) => self.release_invoke(op),
+            (RENEW, OpType::Invoke) => self.renew_invoke(op),
+            (RENEW, _) => self.renew_done(op),
             _ => {}
+        }
+    }
+
+    fn renew_invoke(&mut self, op: &OpRef<'_>) {
+        match op.value.decode::<RenewInvoke>() {
+            Ok(v) => self
+                .pending_renew
+                .insert(op.process, (v.lease, OpEvidence::of(op))),
+            Err(e) => self.error(format!(
+                "renew at index {}: value must carry \"lease\": N: {e}",
+                op.index
+            )),
+        }
+    }
+
+    fn renew_done(&mut self, op: &OpRef<'_>) {
+        let Some((lease, invoke)) = self.pending_renew.remove(op.process) else {
+            return;
+        };
+        if op.kind != OpType::Ok {
+            self.counts.renew_failed += 1;
+            return;
+        }
+        self.counts.renewed += 1;
+        let last = self.renewals.entry(lease).or_insert(invoke);
+        if last.time < invoke.time {
+            *last = invoke;
         }
     }
 
@@ -255,12 +363,22 @@ impl LocksChecker {
             return;
         }
         self.counts.acquired += 1;
-        let fast = op.value.text().and_then(|t| match fields(t, ["token"])? {
-            [Flat::U64(token)] => Some(AcquireOk { token }),
-            _ => None,
+        let fast = op.value.text().and_then(|t| {
+            if let Some([Flat::U64(token), Flat::U64(lease)]) = fields(t, ["token", "lease"]) {
+                return Some(AcquireOk {
+                    token,
+                    lease: Some(lease),
+                });
+            }
+            match fields(t, ["token"])? {
+                [Flat::U64(token)] if !t.contains("\"lease\"") => {
+                    Some(AcquireOk { token, lease: None })
+                }
+                _ => None,
+            }
         });
-        let token = match fast.map_or_else(|| op.value.decode::<AcquireOk>(), Ok) {
-            Ok(v) => v.token,
+        let (token, lease) = match fast.map_or_else(|| op.value.decode::<AcquireOk>(), Ok) {
+            Ok(v) => (v.token, v.lease),
             Err(e) => {
                 return self.error(format!(
                     "acquire ok at index {}: value must carry \"token\": N: {e}",
@@ -297,6 +415,8 @@ impl LocksChecker {
             acquire_ok: grant.ok,
             ttl_ms: p.ttl_ms,
             release_invoke: None,
+            lease,
+            renewed: None,
             start: op.time,
             end: lease_end,
         });
@@ -325,16 +445,21 @@ impl LocksChecker {
             return;
         };
         if let Some(idx) = self.active.remove(&(op.process, lock)) {
-            let hold = &mut self.locks[lock].holds[idx];
-            hold.end = hold.end.min(op.time);
-            hold.release_invoke = Some(OpEvidence::of(op));
+            self.locks[lock].holds[idx].release_invoke = Some(OpEvidence::of(op));
         }
     }
 
-    /// The result; `None` when the history has no lock operations at all.
-    pub fn finish(mut self, opts: &CheckOptions) -> Option<LocksResult> {
+    /// The result; `None` when the history has no lock operations at all. `history_end` is
+    /// the time of the history's last op (the mutex model's end of a hold never released).
+    pub fn finish(mut self, opts: &CheckOptions, history_end: u64) -> Option<LocksResult> {
         if !self.seen {
             return None;
+        }
+        let model = opts.lock_model;
+        for state in &mut self.locks {
+            for h in &mut state.holds {
+                set_end(h, model, &self.renewals, history_end);
+            }
         }
         let mut splits = Capped::new();
         for state in &self.locks {
@@ -376,12 +501,36 @@ impl LocksChecker {
         };
         Some(LocksResult {
             valid,
+            model,
             reasons,
             counts: self.counts,
             split_locks,
             token_regressions,
         })
     }
+}
+
+/// Where `h` ends under `model` (see the module's text).
+fn set_end(
+    h: &mut Hold,
+    model: LockModel,
+    renewals: &FxHashMap<u64, OpEvidence>,
+    history_end: u64,
+) {
+    let release = h.release_invoke.map(|r| r.time);
+    h.end = match model {
+        LockModel::Mutex => release.unwrap_or(history_end.saturating_add(1)),
+        LockModel::Lease => {
+            h.renewed = h
+                .lease
+                .and_then(|l| renewals.get(&l))
+                .filter(|r| r.time > h.acquire_invoke.time)
+                .copied();
+            let from = h.renewed.map_or(h.acquire_invoke.time, |r| r.time);
+            let lease_end = from.saturating_add(h.ttl_ms.saturating_mul(1_000_000));
+            release.map_or(lease_end, |r| r.min(lease_end))
+        }
+    };
 }
 
 /// Finds every overlapping pair of certain holds of one lock by different processes.
@@ -430,6 +579,12 @@ mod tests {
     }
 
     impl History {
+        fn clone_ops(&self) -> History {
+            History {
+                ops: self.ops.clone(),
+            }
+        }
+
         fn push(&mut self, at: u64, p: u64, kind: OpType, f: &str, value: Value) -> OpEvidence {
             let index = self.ops.len() as u64;
             self.ops.push(Op {
@@ -474,13 +629,42 @@ mod tests {
             r.locks.expect("the history has lock ops")
         }
 
-        /// The checker's holds before the sweep (to see where a hold ends).
+        /// The checker's holds before the sweep, their ends set (to see where a hold ends).
         fn holds(&self) -> Vec<Hold> {
             let mut c = LocksChecker::default();
             for op in &self.ops {
                 c.observe(&op.as_ref());
             }
-            c.locks.into_iter().flat_map(|l| l.holds).collect()
+            let end = self.ops.last().map_or(0, |o| o.time);
+            let mut holds: Vec<Hold> = c.locks.into_iter().flat_map(|l| l.holds).collect();
+            for h in &mut holds {
+                set_end(h, LockModel::Lease, &c.renewals, end);
+            }
+            holds
+        }
+
+        fn check_with(self, model: LockModel) -> LocksResult {
+            let opts = CheckOptions {
+                lock_model: model,
+                ..CheckOptions::default()
+            };
+            check_ops(self.ops, &opts)
+                .locks
+                .expect("the history has lock ops")
+        }
+
+        /// An acquire ok carrying the lease the lock hangs on.
+        fn acquired_leased(&mut self, at: u64, p: u64, ttl_ms: u64, token: u64, lease: u64) {
+            let v = json!({"lock": "l", "ttl_ms": ttl_ms, "token": token, "lease": lease});
+            self.push(at, p, OpType::Ok, ACQUIRE, v);
+        }
+
+        /// A keep-alive of `lease` by process `p`, invoked at `at`, ending `kind` 10 ms later.
+        fn renew(&mut self, at: u64, p: u64, lease: u64, kind: OpType) -> OpEvidence {
+            let v = json!({"lock": "l", "lease": lease});
+            let inv = self.push(at, p, OpType::Invoke, RENEW, v.clone());
+            self.push(at + 10 * MS, p, kind, RENEW, v);
+            inv
         }
     }
 
@@ -500,6 +684,8 @@ mod tests {
             acquire_ok: ok,
             ttl_ms,
             release_invoke: release,
+            lease: None,
+            renewed: None,
             start: ok.time,
             end: release.map_or(lease_end, |r| r.time.min(lease_end)),
         }
@@ -627,5 +813,99 @@ mod tests {
             "only p1's grant is a certain hold: {:?}",
             r.counts
         );
+    }
+
+    /// Lease model with renewals: p0's lease (1000 ms, asked at 0) is kept alive by an ok
+    /// renewal invoked at 600 ms, so p0 certainly holds the lock until 1600 ms; a grant to p1
+    /// known at 1500 ms is a split lock, one known at exactly 1600 ms is not. A renewal that
+    /// failed or whose outcome is unknown, or one of another lease, extends nothing.
+    #[test]
+    fn an_ok_renewal_extends_the_lease_and_nothing_else_does() {
+        for (p1_ok_at, renew_kind, lease, split) in [
+            (1500 * MS, OpType::Ok, 7, true),
+            (1600 * MS, OpType::Ok, 7, false),
+            (1500 * MS, OpType::Fail, 7, false),
+            (1500 * MS, OpType::Info, 7, false),
+            (1500 * MS, OpType::Ok, 8, false),
+        ] {
+            let mut h = History::default();
+            let a_inv = h.acquire(0, 0, 1000);
+            h.acquired_leased(10 * MS, 0, 1000, 1, 7);
+            // The keep-alive runs under a process of its own (100), as the workload records it.
+            let r_inv = h.renew(600 * MS, 100, lease, renew_kind);
+            h.acquire(1100 * MS, 1, 1000);
+            h.acquired_leased(p1_ok_at, 1, 1000, 2, 9);
+            let holds = h.holds();
+            let renewed = (renew_kind == OpType::Ok && lease == 7).then_some(r_inv);
+            assert_eq!(holds[0].renewed, renewed, "{renew_kind:?} of lease {lease}");
+            assert_eq!(holds[0].acquire_invoke, a_inv);
+            let end = if renewed.is_some() { 1600 } else { 1000 };
+            assert_eq!(holds[0].end, end * MS, "{renew_kind:?} of lease {lease}");
+            let r = h.check_with(LockModel::Lease);
+            assert_eq!(r.model, LockModel::Lease);
+            assert_eq!(
+                r.counts.split_locks,
+                u64::from(split),
+                "p1 at {p1_ok_at}, {renew_kind:?} of lease {lease}"
+            );
+            let renewed_count = u64::from(renew_kind == OpType::Ok);
+            assert_eq!(
+                (r.counts.renewed, r.counts.renew_failed),
+                (renewed_count, 1 - renewed_count)
+            );
+        }
+    }
+
+    /// Mutex model (Jepsen's): a hold lasts from the acquire's ok until the release's invoke,
+    /// whatever the lease, or to the end of the history when never released. p0 takes the
+    /// lock at 10 ms with a 1000 ms lease that is never renewed and releases it at 3000 ms;
+    /// p1 gets it at 2000 ms. The lease model says p0's hold ended at 1000 ms (no split lock);
+    /// the mutex model says p0 held it until 3000 ms: a split lock over [2000 ms, 3000 ms).
+    /// Without the release, the overlap runs to the history's end (its last op + 1 ns).
+    #[test]
+    fn the_mutex_model_ignores_leases_and_holds_to_the_release_or_the_end() {
+        for released in [true, false] {
+            let mut h = History::default();
+            h.acquire(0, 0, 1000);
+            h.acquired_leased(10 * MS, 0, 1000, 1, 7);
+            h.acquire(1900 * MS, 1, 1000);
+            h.acquired_leased(2000 * MS, 1, 1000, 2, 9);
+            if released {
+                h.release(3000 * MS, 0, 1);
+                h.released(3010 * MS, 0, 1);
+            } else {
+                h.release(2500 * MS, 1, 2);
+                h.released(4000 * MS, 1, 2);
+            }
+            let lease = h.clone_ops().check_with(LockModel::Lease);
+            assert_eq!(lease.valid, Verdict::Valid, "released: {released}");
+            assert_eq!(lease.model, LockModel::Lease);
+            let mutex = h.check_with(LockModel::Mutex);
+            assert_eq!(mutex.model, LockModel::Mutex);
+            assert_eq!(mutex.valid, Verdict::Invalid, "released: {released}");
+            let want = if released {
+                [2000 * MS, 3000 * MS]
+            } else {
+                [2000 * MS, 2500 * MS]
+            };
+            assert_eq!(mutex.split_locks.len(), 1);
+            assert_eq!(mutex.split_locks[0].overlap, want, "released: {released}");
+        }
+        // Never released by either: both holds run to the end (4000 ms + 1 ns).
+        let mut h = History::default();
+        h.acquire(0, 0, 1000);
+        h.acquired(10 * MS, 0, 1000, 1);
+        h.acquire(1900 * MS, 1, 1000);
+        h.acquired(2000 * MS, 1, 1000, 2);
+        h.acquire(4000 * MS, 2, 1000);
+        h.push(
+            4000 * MS,
+            2,
+            OpType::Fail,
+            ACQUIRE,
+            json!({"lock": "l", "ttl_ms": 1000}),
+        );
+        let r = h.check_with(LockModel::Mutex);
+        assert_eq!(r.split_locks[0].overlap, [2000 * MS, 4000 * MS + 1]);
     }
 }

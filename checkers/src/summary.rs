@@ -119,9 +119,16 @@ fn outcome_word(o: SubmitOutcome) -> &'static str {
 
 fn locks(s: &mut String, l: &LocksResult) {
     let c = &l.counts;
+    let holds = match l.model {
+        crate::locks::LockModel::Lease if c.renewed > 0 => {
+            format!("certain holds (lease model, {} ok renewals)", c.renewed)
+        }
+        crate::locks::LockModel::Lease => "certain holds (lease model)".to_string(),
+        crate::locks::LockModel::Mutex => "holds (mutex model)".to_string(),
+    };
     let _ = writeln!(
         s,
-        "locks: {} — {} lock(s), {} acquired (failed {}, unknown {}), {} certain holds: split locks {}, token regressions {}",
+        "locks: {} — {} lock(s), {} acquired (failed {}, unknown {}), {} {holds}: split locks {}, token regressions {}",
         l.valid.word(), c.locks, c.acquired, c.acquire_failed, c.acquire_unknown,
         c.certain_holds, c.split_locks, c.token_regressions
     );

@@ -282,6 +282,14 @@ pub const CONTROL: &str = "(none: control)";
 
 /// Runs `gauntlet bug-hunt`.
 pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
+    // The planted bugs are gauntlet-node's `--bug` switches; no other system has them.
+    if args.exec.system != crate::systems::gauntlet_node::NAME {
+        return Err(bad_input(format!(
+            "--system {}: bug-hunt plants gauntlet-node's bugs (--bug); the system {} has none \
+             (use `gauntlet torture --system {}` for many seeds of it)",
+            args.exec.system, args.exec.system, args.exec.system
+        )));
+    }
     let settings = settings(
         &args.bugs,
         &args.plan,

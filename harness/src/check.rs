@@ -41,6 +41,10 @@ pub struct CheckArgs {
     /// Tasks that ran more than once make the history invalid (default: at-least-once).
     #[arg(long)]
     pub exactly_once: bool,
+    /// When a lock hold ends: `lease` (until the release or the lease's certain end, renewals
+    /// counted) or `mutex` (Jepsen's: until the release, or the end of the history).
+    #[arg(long, default_value = crate::defaults::LOCK_MODEL, value_name = "lease|mutex")]
+    pub lock_model: checkers::locks::LockModel,
     /// The checkers whose verdicts count (repeatable).
     #[arg(long = "checker", value_enum, default_value = "all")]
     pub checkers: Vec<CheckerName>,
@@ -73,6 +77,7 @@ pub fn main(args: CheckArgs) -> anyhow::Result<Exit> {
     }
     let opts = CheckOptions {
         exactly_once: args.exactly_once,
+        lock_model: args.lock_model,
         ..CheckOptions::default()
     };
     let mut worst = Exit::Valid;

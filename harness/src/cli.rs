@@ -103,6 +103,10 @@ pub struct ExecFlags {
     /// How long a client waits for a response before recording the op as info.
     #[arg(long, default_value = defaults::OP_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
     pub op_timeout: Duration,
+    /// When a lock hold ends for the locks checker: lease (until the release or the lease's
+    /// certain end, renewals counted) or mutex (Jepsen's: until the release).
+    #[arg(long, default_value = defaults::LOCK_MODEL, value_name = "lease|mutex")]
+    pub lock_model: checkers::locks::LockModel,
     /// Fewest ok client operations for a verdict (fewer: unknown).
     #[arg(long, default_value = defaults::MIN_OK_OPS)]
     pub min_ok_ops: u64,
@@ -206,6 +210,8 @@ impl ExecFlags {
                 system.name
             )));
         }
+        let mut plan = plan;
+        system.fit_nemesis(&mut plan, plan_file.is_some())?;
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
             None => (system.default_bin)()?,
@@ -217,6 +223,7 @@ impl ExecFlags {
                 system.bin_hint
             )));
         }
+        (system.check_bin)(&node_bin)?;
         if let Some(b) = &self.net_backend {
             b.parse::<nemesis::BackendChoice>()
                 .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
@@ -234,6 +241,7 @@ impl ExecFlags {
                 .map_err(|_| bad_input("--recovery: too large"))?,
             op_timeout_ms: millis("--op-timeout", self.op_timeout)?,
             min_ok_ops: self.min_ok_ops,
+            lock_model: self.lock_model,
         })
     }
 }

@@ -235,6 +235,10 @@ pub struct RunConfig {
     pub op_timeout_ms: u64,
     /// Fewest ok client operations for a run to be judged at all (else unknown). Default 10.
     pub min_ok_ops: u64,
+    /// When a lock hold ends for the locks checker (`--lock-model`; a test.json written
+    /// before the flag existed has none and means `lease`).
+    #[serde(default)]
+    pub lock_model: checkers::locks::LockModel,
 }
 
 /// The most nodes a run has (the `--nodes` flag's range, and a plan file's `options.nodes`).

@@ -37,5 +37,7 @@ pub const NET: &str = "namespaces";
 pub const RECOVERY: &str = "20s";
 /// `--op-timeout`.
 pub const OP_TIMEOUT: &str = "2s";
+/// `--lock-model` (of `check`, `run`, `torture`, `bug-hunt`).
+pub const LOCK_MODEL: &str = "lease";
 /// `--min-ok-ops`.
 pub const MIN_OK_OPS: &str = "10";

@@ -150,8 +150,12 @@ async fn check_history(
 ) -> (Results, Option<Vec<Op>>) {
     let (path, dir) = (history.to_path_buf(), run_dir.to_path_buf());
     let extra = cfg.plan.workload.workload().checkers();
+    let lock_model = cfg.lock_model;
     let checked = tokio::task::spawn_blocking(move || {
-        let opts = CheckOptions::default();
+        let opts = CheckOptions {
+            lock_model,
+            ..CheckOptions::default()
+        };
         let mut reader = HistoryReader::open(&path)?;
         let mut ops = Vec::new();
         for op in reader.by_ref() {

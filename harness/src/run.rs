@@ -93,6 +93,9 @@ pub fn resolve(args: &RunArgs) -> anyhow::Result<RunConfig> {
         Some(path) => Plan::load(path)?.options,
         None => args.plan.resolve(args.plan.seed_or_random())?,
     };
+    let system = crate::systems::by_name(&args.exec.system)?;
+    system.check_workload(opts.workload)?;
+    system.fit_nemesis(&mut opts, args.plan_file.is_some())?;
     let netted: Vec<FaultKind> = opts
         .nemesis
         .0

@@ -102,6 +102,11 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         cfg.min_ok_ops.to_string(),
         defaults::MIN_OK_OPS
     );
+    opt!(
+        "lock-model",
+        cfg.lock_model.to_string(),
+        defaults::LOCK_MODEL
+    );
     a
 }
 
@@ -171,6 +176,7 @@ mod tests {
             recovery_ms: 20_000,
             op_timeout_ms: 2_000,
             min_ok_ops: 10,
+            lock_model: Default::default(),
         };
         let dir = Path::new("/s/run1");
         assert_eq!(
@@ -244,6 +250,10 @@ mod tests {
             ("recovery", Box::new(|c| c.recovery_ms = 7_250)),
             ("op-timeout", Box::new(|c| c.op_timeout_ms = 3_000)),
             ("min-ok-ops", Box::new(|c| c.min_ok_ops = 5)),
+            (
+                "lock-model",
+                Box::new(|c| c.lock_model = checkers::locks::LockModel::Mutex),
+            ),
         ];
         for (what, change) in changes {
             let mut cfg = base.clone();

@@ -77,6 +77,7 @@ pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
             process,
             node: &node,
             op: &op.op,
+            ctx: &ctx,
         };
         let Some(completion) = session.run(call).await else {
             continue;
@@ -87,6 +88,27 @@ pub async fn run_worker(plan: WorkerPlan, mut ctx: Ctx) {
         if info {
             process = ctx.fresh_process();
             session = ctx.runner.session();
+        }
+    }
+    if *ctx.stop.borrow() {
+        return;
+    }
+    for op in session.closing_ops() {
+        let call = Call {
+            rec: &ctx.rec,
+            process,
+            node: &node,
+            op: &op,
+            ctx: &ctx,
+        };
+        let Some(completion) = session.run(call).await else {
+            continue;
+        };
+        let info = completion.kind == OpType::Info;
+        ctx.rec
+            .complete(process, op.f(), completion, Some(node.as_str()));
+        if info {
+            process = ctx.fresh_process();
         }
     }
 }

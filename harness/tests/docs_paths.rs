@@ -8,6 +8,7 @@ const DOCS: &[&str] = &[
     "docs/architecture.md",
     "docs/extending.md",
     "docs/harness-promises.md",
+    "docs/systems/etcd.md",
 ];
 
 /// The workspace's top-level folders: a backquoted word starting with one of them is a path.

@@ -314,6 +314,8 @@ fn write_typed_results(dir: &Path, cited: &[u64]) {
         acquire_ok: ev(i + 1, start, p),
         ttl_ms: 2000,
         release_invoke: None,
+        lease: None,
+        renewed: None,
         start: (start * 1e9) as u64,
         end: (end * 1e9) as u64,
     };
@@ -338,6 +340,7 @@ fn write_typed_results(dir: &Path, cited: &[u64]) {
     };
     let locks = LocksResult {
         valid: Verdict::Invalid,
+        model: Default::default(),
         reasons: vec![],
         counts: LockCounts {
             acquired: 2,

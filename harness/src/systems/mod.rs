@@ -7,7 +7,9 @@
 //! A system opens its own world: [`sandbox`] brings up the namespaces for one whose nodes
 //! are processes (gauntlet-node); a simulated one would need none.
 
+pub mod etcd;
 pub mod gauntlet_node;
+pub mod procs;
 pub mod sim;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use anyhow::Context;
 use nemesis::{BackendChoice, Sandbox, SandboxConfig};
 
 use crate::cluster::Cluster;
-use crate::config::{NetMode, RunConfig};
+use crate::config::{FaultKind, NemesisSet, NetMode, PlanOptions, RunConfig};
 use crate::exit::bad_input;
 use crate::plan::node_ids;
 use crate::workloads::{WorkloadName, REGISTRY as WORKLOADS};
@@ -32,8 +34,13 @@ pub struct System {
     pub clients: &'static [WorkloadName],
     /// The program its nodes run when `--node-bin` is not given.
     pub default_bin: fn() -> anyhow::Result<PathBuf>,
+    /// The fault kinds it can be given (`--nemesis all` means these).
+    pub faults: &'static [FaultKind],
     /// How to get that program, for the error when it is missing.
     pub bin_hint: &'static str,
+    /// Bad input (254) when the program is not one the system can drive (the wrong
+    /// program, an unsupported version); called before any namespace is made.
+    pub check_bin: fn(&Path) -> anyhow::Result<()>,
     /// Sets the system up for `cfg` in the run directory (no node started yet).
     pub open: fn(&RunConfig, &Path) -> anyhow::Result<Box<dyn Cluster>>,
     /// For a simulated system: the whole run, in-process (no binary, no namespaces, no
@@ -42,7 +49,7 @@ pub struct System {
 }
 
 /// Every system, by name: the registry.
-pub static REGISTRY: &[System] = &[gauntlet_node::SYSTEM, sim::SYSTEM];
+pub static REGISTRY: &[System] = &[gauntlet_node::SYSTEM, etcd::SYSTEM, sim::SYSTEM];
 
 /// The system a run tests when `--system` is not given.
 pub const DEFAULT: &str = gauntlet_node::NAME;
@@ -97,6 +104,51 @@ pub fn is_simulated(name: &str) -> bool {
     by_name(name).is_ok_and(|s| s.simulate.is_some())
 }
 
+/// A program check that accepts any program (a system whose binary has no version to check).
+pub fn any_bin(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+impl System {
+    /// Fits `--nemesis` to the faults the system can be given: `all` (from flags, not a plan
+    /// file) becomes the kinds it supports, with a note on stderr; a kind it does not support,
+    /// named explicitly or in a plan file, is bad input (254) naming the kinds it supports.
+    pub fn fit_nemesis(&self, opts: &mut PlanOptions, from_plan_file: bool) -> anyhow::Result<()> {
+        let unsupported: Vec<FaultKind> = opts
+            .nemesis
+            .0
+            .iter()
+            .copied()
+            .filter(|k| !self.faults.contains(k))
+            .collect();
+        if unsupported.is_empty() {
+            return Ok(());
+        }
+        let names = |ks: &[FaultKind]| {
+            ks.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if from_plan_file || opts.nemesis != NemesisSet::all() {
+            return Err(bad_input(format!(
+                "--nemesis: the system {} cannot be given {} faults (it supports {})",
+                self.name,
+                names(&unsupported),
+                names(self.faults)
+            )));
+        }
+        eprintln!(
+            "gauntlet: --system {}: no {} faults; --nemesis all is {}",
+            self.name,
+            names(&unsupported),
+            names(self.faults)
+        );
+        opts.nemesis.0.retain(|k| self.faults.contains(k));
+        Ok(())
+    }
+}
+
 /// Sets up the system `cfg` names (no node started yet).
 pub fn open(cfg: &RunConfig, run_dir: &Path) -> anyhow::Result<Box<dyn Cluster>> {
     (by_name(&cfg.system)?.open)(cfg, run_dir)
@@ -135,7 +187,7 @@ mod tests {
         assert_eq!(crate::exit::exit_for_error(&e), crate::exit::Exit::BadInput);
         assert_eq!(
             format!("{e}"),
-            "--system: unknown system \"etcd-typo\" (known: gauntlet-node, sim)"
+            "--system: unknown system \"etcd-typo\" (known: gauntlet-node, etcd, sim)"
         );
     }
 

@@ -209,6 +209,13 @@ pub trait Session: Send {
     /// (the worker records it); `None` when the op is skipped (a release of a lock this
     /// process does not hold), with nothing recorded.
     fn run<'a>(&'a mut self, call: Call<'a>) -> BoxFuture<'a, Option<Completion>>;
+
+    /// The ops the worker runs (and records) after its last planned one, past the deadline:
+    /// what a client does before it goes away cleanly (a leased lock's release, so a hold
+    /// the plan's end cut short does not last to the end of the history). Default: none.
+    fn closing_ops(&self) -> Vec<ClientOp> {
+        Vec::new()
+    }
 }
 
 /// One planned op to run.
@@ -222,6 +229,9 @@ pub struct Call<'a> {
     pub node: &'a NodeId,
     /// What to do.
     pub op: &'a ClientOp,
+    /// The worker's context: what a session needs to record ops of its own beside the
+    /// planned one (a lock's keep-alives, under fresh process numbers).
+    pub ctx: &'a Ctx,
 }
 
 impl Call<'_> {

@@ -5,7 +5,6 @@
 
 pub mod client;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
-use reqwest::Method;
-use serde_json::{json, Value};
 
-use crate::cluster::{log_tail, BoxFuture, Cluster, NodeExit, Offers, Reply};
+use crate::systems::procs::{state_json, Procs};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::cluster::{BoxFuture, Cluster, NodeExit, Offers, Reply};
 use crate::config::RunConfig;
 use crate::exit::bad_input;
 use crate::workloads::{locks, register, tasks};
@@ -30,9 +31,11 @@ pub const NAME: &str = "gauntlet-node";
 pub const SYSTEM: crate::systems::System = crate::systems::System {
     name: NAME,
     clients: &[tasks::NAME, locks::NAME, register::NAME],
+    faults: &crate::config::FaultKind::ALL,
     default_bin,
     bin_hint: "build it with `cargo build --release -p node-bin`, or `cargo build -p node-bin` \
                for a debug build",
+    check_bin: crate::systems::any_bin,
     open,
     simulate: None,
 };
@@ -69,16 +72,10 @@ pub const PORT: u16 = 7000;
 /// margin (docs/node-design.md "Tasks").
 pub const TASK_LIVENESS: Duration = Duration::from_secs(10);
 
-/// How long a node gets to exit after SIGTERM at teardown.
-const STOP_GRACE: Duration = Duration::from_secs(2);
-
 /// A `gauntlet-node` cluster in a sandbox.
 #[derive(Debug)]
 pub struct GauntletNode {
-    sandbox: Sandbox,
-    nodes: Vec<NodeId>,
-    addrs: BTreeMap<NodeId, SocketAddr>,
-    specs: BTreeMap<NodeId, NodeSpec>,
+    procs: Procs,
     client: Arc<NodeClient>,
     probe: NodeClient,
 }
@@ -93,23 +90,19 @@ impl GauntletNode {
         run_dir: &Path,
         op_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let nodes = sandbox.nodes().to_vec();
-        let mut addrs = BTreeMap::new();
-        for n in &nodes {
-            addrs.insert(n.clone(), SocketAddr::new(sandbox.node_addr(n)?, PORT));
-        }
-        let peers: Vec<String> = addrs
+        let mut procs = Procs::new(sandbox, PORT)?;
+        let peers: Vec<String> = procs
+            .addrs
             .iter()
             .map(|(n, a)| format!("--peer={n}={a}"))
             .collect();
-        let mut specs = BTreeMap::new();
-        for n in &nodes {
+        for n in procs.nodes.clone() {
             let data = run_dir.join("data").join(&n.0);
             std::fs::create_dir_all(&data)
                 .with_context(|| format!("creating {}", data.display()))?;
             let mut args = vec![
                 format!("--id={n}"),
-                format!("--listen={}", addrs[n]),
+                format!("--listen={}", procs.addrs[&n]),
                 format!("--data-dir={}", data.display()),
             ];
             args.extend(peers.iter().cloned());
@@ -120,15 +113,12 @@ impl GauntletNode {
                 "RUST_LOG".into(),
                 std::env::var_os("GAUNTLET_NODE_LOG").unwrap_or("info".into()),
             ));
-            specs.insert(n.clone(), spec);
+            procs.set_spec(&n, spec);
         }
         Ok(GauntletNode {
-            client: Arc::new(NodeClient::new(addrs.clone(), op_timeout)?),
-            probe: NodeClient::new(addrs.clone(), Duration::from_millis(1000))?,
-            sandbox,
-            nodes,
-            addrs,
-            specs,
+            client: Arc::new(NodeClient::new(procs.addrs.clone(), op_timeout)?),
+            probe: NodeClient::new(procs.addrs.clone(), Duration::from_millis(1000))?,
+            procs,
         })
     }
 
@@ -153,6 +143,7 @@ impl GauntletNode {
             })
             .unwrap_or_default();
         let missing: Vec<&str> = self
+            .procs
             .nodes
             .iter()
             .map(|n| n.as_str())
@@ -174,7 +165,7 @@ impl GauntletNode {
     /// midpoint of the request (a round trip of a few ms on the bridge). A stopped or dead
     /// node is not asked (it could not answer before the probe's timeout).
     async fn ask_clock(&self, node: &NodeId) -> Result<f64, String> {
-        match self.sandbox.state(node) {
+        match self.procs.sandbox.state(node) {
             Ok(NodeState::Running { .. }) => {}
             Ok(s) => {
                 return Err(format!(
@@ -203,84 +194,53 @@ impl GauntletNode {
     }
 }
 
-fn state_json(s: &NodeState) -> Value {
-    match s {
-        NodeState::NotStarted => json!({"state": "not-started"}),
-        NodeState::Running { pid } => json!({"state": "running", "pid": pid}),
-        NodeState::Paused { pid } => json!({"state": "paused", "pid": pid}),
-        NodeState::Exited {
-            status,
-            killed_by_sandbox,
-        } => json!({
-            "state": "exited",
-            "exit": status.to_string(),
-            "killed_by_sandbox": killed_by_sandbox,
-        }),
-    }
-}
-
 impl Cluster for GauntletNode {
     fn name(&self) -> &str {
         NAME
     }
 
     fn nodes(&self) -> &[NodeId] {
-        &self.nodes
+        &self.procs.nodes
     }
 
     fn start(&self, node: &NodeId) -> anyhow::Result<()> {
-        let spec = self
-            .specs
-            .get(node)
-            .with_context(|| format!("unknown node {node}"))?;
-        self.sandbox
-            .spawn(node, spec.clone())
-            .with_context(|| format!("starting {node} ({})", spec.program.display()))?;
-        Ok(())
+        self.procs.start(node)
     }
 
     fn stop(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.sandbox
-            .terminate(node, STOP_GRACE)
-            .with_context(|| format!("stopping {node}"))?;
-        Ok(())
+        self.procs.stop(node)
     }
 
     fn kill(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        Ok(self.sandbox.kill(node)?)
+        self.procs.kill(node)
     }
 
     fn pause(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        Ok(self.sandbox.pause(node)?)
+        self.procs.pause(node)
     }
 
     fn resume(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        Ok(self.sandbox.resume(node)?)
+        self.procs.resume(node)
     }
 
     fn restart(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.sandbox.restart(node)?;
-        Ok(())
+        self.procs.restart(node)
     }
 
     fn apply(&self, fault: &Fault) -> anyhow::Result<FaultGuard> {
-        Ok(self.sandbox.apply(fault)?)
+        self.procs.apply(fault)
     }
 
     fn heal_all(&self) -> anyhow::Result<Instant> {
-        Ok(self.sandbox.heal_all()?)
+        self.procs.heal_all()
     }
 
     fn log_files(&self, node: &NodeId) -> Vec<PathBuf> {
-        self.specs
-            .get(node)
-            .map(|s| s.log.clone())
-            .into_iter()
-            .collect()
+        self.procs.log_files(node)
     }
 
     fn client_addr(&self, node: &NodeId) -> SocketAddr {
-        self.addrs[node]
+        self.procs.addrs[node]
     }
 
     fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>> {
@@ -292,20 +252,7 @@ impl Cluster for GauntletNode {
     }
 
     fn exited(&self, node: &NodeId) -> Option<NodeExit> {
-        let Ok(NodeState::Exited {
-            status,
-            killed_by_sandbox: false,
-        }) = self.sandbox.state(node)
-        else {
-            return None;
-        };
-        let log = self.specs.get(node).map(|s| s.log.clone())?;
-        Some(NodeExit {
-            status: status.to_string(),
-            // gauntlet-node parses its flags with clap, which exits 2 on a usage error.
-            usage_error: status.code() == Some(2),
-            output_tail: log_tail(&log, 12),
-        })
+        self.procs.exited(node)
     }
 
     fn clock_offset<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<f64, String>> {
@@ -313,20 +260,7 @@ impl Cluster for GauntletNode {
     }
 
     fn node_states(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        for n in &self.nodes {
-            let state = self
-                .sandbox
-                .state(n)
-                .map(|s| state_json(&s))
-                .unwrap_or_else(|e| json!({"error": e.to_string()}));
-            let restarts = self.sandbox.restarts(n).unwrap_or(0);
-            out.insert(
-                n.0.clone(),
-                json!({"addr": self.addrs[n].to_string(), "last": state, "restarts": restarts}),
-            );
-        }
-        Value::Object(out)
+        self.procs.node_states()
     }
 
     fn offers(&self) -> Offers {
@@ -337,20 +271,6 @@ impl Cluster for GauntletNode {
     }
 
     fn teardown(self: Box<Self>) -> anyhow::Result<()> {
-        let mut first: Option<anyhow::Error> = None;
-        for n in &self.nodes {
-            if matches!(
-                self.sandbox.state(n),
-                Ok(NodeState::Running { .. } | NodeState::Paused { .. })
-            ) {
-                if let Err(e) = self.stop(n) {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        if let Err(e) = self.sandbox.down() {
-            first.get_or_insert(anyhow::Error::new(e).context("taking the sandbox down"));
-        }
-        first.map_or(Ok(()), Err)
+        self.procs.teardown()
     }
 }

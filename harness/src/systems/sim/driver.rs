@@ -264,6 +264,9 @@ fn main_phase(d: &Driver, cfg: &RunConfig, plan: &Plan, rec: &Arc<Recorder>, not
     notes.main_phase = true;
     let deadline = cfg.plan.time_limit_ms * MS;
     let mut next_process = plan.workers.len() as u64;
+    // What a session may record beside its planned op (a lock's keep-alives, none of which
+    // the node's sessions have), under process numbers no worker reaches.
+    let (ctx, _stop_tx) = session_ctx(rec, &runner, 2_000_000);
     let mut workers: Vec<Worker> = plan
         .workers
         .iter()
@@ -304,7 +307,7 @@ fn main_phase(d: &Driver, cfg: &RunConfig, plan: &Plan, rec: &Arc<Recorder>, not
         }
         // The workers: start what is due.
         for w in &mut workers {
-            start_due(w, rec, &runner, t, deadline, &mut next_process);
+            start_due(w, rec, &ctx, &runner, t, deadline, &mut next_process);
         }
         let busy = workers.iter().any(|w| w.running.is_some());
         if t >= deadline && !busy && si >= steps.len() {
@@ -387,9 +390,11 @@ fn nemesis_step(
 }
 
 /// Starts the worker's ops that are due at `t` (one at a time: a skipped op ends at once).
+#[allow(clippy::too_many_arguments)]
 fn start_due(
     w: &mut Worker,
     rec: &Arc<Recorder>,
+    ctx: &Ctx,
     runner: &Arc<dyn OpRunner>,
     t: u64,
     deadline: u64,
@@ -404,8 +409,13 @@ fn start_due(
         }
         w.next += 1;
         let mut session = w.session.take().unwrap_or_else(|| runner.session());
-        let (rec2, node, op, process) =
-            (rec.clone(), w.plan.node.clone(), op.op.clone(), w.process);
+        let (rec2, ctx, node, op, process) = (
+            rec.clone(),
+            ctx.clone(),
+            w.plan.node.clone(),
+            op.op.clone(),
+            w.process,
+        );
         let f = op.f();
         let fut: OpFuture = Box::pin(async move {
             let call = Call {
@@ -413,6 +423,7 @@ fn start_due(
                 process,
                 node: &node,
                 op: &op,
+                ctx: &ctx,
             };
             let c = session.run(call).await;
             (session, c)
@@ -460,14 +471,7 @@ fn final_phase(d: &Driver, cfg: &RunConfig, rec: &Arc<Recorder>, notes: &mut Not
     let Some(runner) = workload.runner(&offers) else {
         return;
     };
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let ctx = Ctx {
-        rec: rec.clone(),
-        runner,
-        deadline: Instant::now(),
-        stop,
-        next_process: Arc::new(AtomicU64::new(1_000_000)),
-    };
+    let (ctx, _stop_tx) = session_ctx(rec, &runner, 1_000_000);
     let client: &dyn TasksClient = &*d.client;
     notes.final_read = d
         .block_on(tasks::final_read(&ctx, client, &d.nodes, 2))
@@ -477,6 +481,26 @@ fn final_phase(d: &Driver, cfg: &RunConfig, rec: &Arc<Recorder>, notes: &mut Not
             .problems
             .push("no node answered the final read".into());
     }
+}
+
+/// The workers' context the workloads' code takes, for code that runs in virtual time: its
+/// deadline and stop signal are never consulted here (the driver decides when ops start and
+/// when the run ends); fresh processes count from `first_process`. Keep the sender while the
+/// context is in use: a dropped one would read as a closed stop channel.
+fn session_ctx(
+    rec: &Arc<Recorder>,
+    runner: &Arc<dyn OpRunner>,
+    first_process: u64,
+) -> (Ctx, tokio::sync::watch::Sender<bool>) {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let ctx = Ctx {
+        rec: rec.clone(),
+        runner: runner.clone(),
+        deadline: Instant::now(),
+        stop,
+        next_process: Arc::new(AtomicU64::new(first_process)),
+    };
+    (ctx, stop_tx)
 }
 
 /// [`tasks::await_tasks_done`] in virtual time: the same reads, readiness checks, outcome

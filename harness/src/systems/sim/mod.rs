@@ -44,7 +44,9 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     name: NAME,
     clients: &[tasks::NAME, locks::NAME, register::NAME],
     default_bin,
+    faults: &crate::config::FaultKind::ALL,
     bin_hint: "the sim system runs the node's cores in-process and needs no binary",
+    check_bin: crate::systems::any_bin,
     open,
     simulate: Some(run_once),
 };
@@ -323,6 +325,7 @@ mod tests {
             recovery_ms: 20_000,
             op_timeout_ms: 2_000,
             min_ok_ops: 10,
+            lock_model: Default::default(),
         };
         for b in BUGS {
             cfg.node_args = vec![format!("--bug={b}")];
