@@ -100,9 +100,10 @@ pub struct ExecFlags {
     /// become healthy, so a task the cluster never finishes is proven not-done.
     #[arg(long, default_value = defaults::RECOVERY, value_name = "DURATION", value_parser = parse_duration)]
     pub recovery: Duration,
-    /// How long a client waits for a response before recording the op as info.
-    #[arg(long, default_value = defaults::OP_TIMEOUT, value_name = "DURATION", value_parser = parse_duration)]
-    pub op_timeout: Duration,
+    /// How long a client waits for a response before recording the op as info [default: the
+    /// system's: 2s for gauntlet-node and sim, 10s for etcd, whose lock call waits in line].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub op_timeout: Option<Duration>,
     /// When a lock hold ends for the locks checker: lease (until the release or the lease's
     /// certain end, renewals counted) or mutex (Jepsen's: until the release).
     #[arg(long, default_value = defaults::LOCK_MODEL, value_name = "lease|mutex")]
@@ -212,6 +213,12 @@ impl ExecFlags {
         }
         let mut plan = plan;
         system.fit_nemesis(&mut plan, plan_file.is_some())?;
+        let op_timeout = match self.op_timeout {
+            Some(d) => d,
+            None => parse_duration(system.op_timeout).map_err(|e| {
+                anyhow::anyhow!("the {} system's default op timeout: {e}", system.name)
+            })?,
+        };
         let node_bin = match &self.node_bin {
             Some(p) => p.clone(),
             None => (system.default_bin)()?,
@@ -239,7 +246,7 @@ impl ExecFlags {
             net_backend: self.net_backend.clone(),
             recovery_ms: u64::try_from(self.recovery.as_millis())
                 .map_err(|_| bad_input("--recovery: too large"))?,
-            op_timeout_ms: millis("--op-timeout", self.op_timeout)?,
+            op_timeout_ms: millis("--op-timeout", op_timeout)?,
             min_ok_ops: self.min_ok_ops,
             lock_model: self.lock_model,
         })

@@ -96,7 +96,10 @@ pub fn repro_args(cfg: &RunConfig, plan_path: Option<&Path>) -> Vec<String> {
         a.push(format!("--net-backend={b}"));
     }
     opt!("recovery", ms(cfg.recovery_ms), defaults::RECOVERY);
-    opt!("op-timeout", ms(cfg.op_timeout_ms), defaults::OP_TIMEOUT);
+    let default_op_timeout = crate::systems::by_name(&cfg.system)
+        .map(|s| s.op_timeout)
+        .unwrap_or(defaults::OP_TIMEOUT);
+    opt!("op-timeout", ms(cfg.op_timeout_ms), default_op_timeout);
     opt!(
         "min-ok-ops",
         cfg.min_ok_ops.to_string(),
@@ -183,6 +186,13 @@ mod tests {
             rerun_command(&cfg, dir),
             "gauntlet run --seed=42 --node-bin=/x/gauntlet-node --node-arg=--bug=early-lease-expiry"
         );
+        // The op timeout's default is the system's: etcd's is 10 s.
+        let mut etcd = cfg.clone();
+        etcd.system = crate::systems::etcd::NAME.into();
+        etcd.op_timeout_ms = 10_000;
+        assert!(!rerun_command(&etcd, dir).contains("--op-timeout"));
+        etcd.op_timeout_ms = 2_000;
+        assert!(rerun_command(&etcd, dir).contains(" --op-timeout=2s"));
         cfg.plan.time_limit_ms = 8_500;
         cfg.plan.concurrency = 3;
         assert!(rerun_command(&cfg, dir).contains("--time-limit=8500ms --concurrency=3 "));

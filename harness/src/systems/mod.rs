@@ -34,6 +34,8 @@ pub struct System {
     pub clients: &'static [WorkloadName],
     /// The program its nodes run when `--node-bin` is not given.
     pub default_bin: fn() -> anyhow::Result<PathBuf>,
+    /// Its default `--op-timeout` (a duration as the flag takes it).
+    pub op_timeout: &'static str,
     /// The fault kinds it can be given (`--nemesis all` means these).
     pub faults: &'static [FaultKind],
     /// How to get that program, for the error when it is missing.

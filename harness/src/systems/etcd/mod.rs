@@ -38,6 +38,10 @@ pub const NAME: &str = "etcd";
 pub const SYSTEM: crate::systems::System = crate::systems::System {
     name: NAME,
     clients: &[locks::NAME, register::NAME],
+    // etcd's lock call waits in line while another client holds the lock, and a paused
+    // member's late grant is what the locks workload must see (docs/systems/etcd.md): a
+    // client gives up after 10 s, not gauntlet-node's 2 s.
+    op_timeout: OP_TIMEOUT,
     faults: &[
         FaultKind::Partition,
         FaultKind::Kill,
@@ -52,6 +56,9 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     open,
     simulate: None,
 };
+
+/// etcd's default `--op-timeout`.
+pub const OP_TIMEOUT: &str = "10s";
 
 /// The client port of every member (each has its own address).
 pub const CLIENT_PORT: u16 = 2379;

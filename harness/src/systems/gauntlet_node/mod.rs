@@ -31,6 +31,7 @@ pub const NAME: &str = "gauntlet-node";
 pub const SYSTEM: crate::systems::System = crate::systems::System {
     name: NAME,
     clients: &[tasks::NAME, locks::NAME, register::NAME],
+    op_timeout: crate::defaults::OP_TIMEOUT,
     faults: &crate::config::FaultKind::ALL,
     default_bin,
     bin_hint: "build it with `cargo build --release -p node-bin`, or `cargo build -p node-bin` \

@@ -44,6 +44,7 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     name: NAME,
     clients: &[tasks::NAME, locks::NAME, register::NAME],
     default_bin,
+    op_timeout: crate::defaults::OP_TIMEOUT,
     faults: &crate::config::FaultKind::ALL,
     bin_hint: "the sim system runs the node's cores in-process and needs no binary",
     check_bin: crate::systems::any_bin,
