@@ -436,71 +436,31 @@ fn sigint_heals_tears_down_and_checks_what_was_recorded() {
     assert_eq!(before, host_net_state(), "the host's network state changed");
 }
 
-/// One planted bug: a run with the nemesis that reveals it is invalid with the anomaly
-/// class docs/planted-bugs.md names. A run that misses it is retried once with another
-/// seed; the test fails only if both miss.
-fn assert_detected(
-    bug: &str,
-    nemesis: &str,
-    seeds: [&str; 2],
-    anomaly: impl Fn(&serde_json::Value) -> bool,
-) {
+/// A planted bug switched on through `--node-arg` reaches the real node processes and the
+/// run is judged invalid with the bug's anomaly class: early-lease-expiry (a lease judged
+/// expired after ttl/4) under pauses, split locks, one seed, no retry.
+///
+/// Reliability: with these settings (8 s runs, a fault every ~2 s) this bug was detected by 6
+/// of 6 seeds (301-306, docs/performance-run.md), and by design it needs no fault at all: any
+/// hold longer than ttl/4 (500 ms of the 2 s lease; holds last 100 ms-2 s) is overlapped, and
+/// an 8 s run has dozens. That each planted bug is caught by its anomaly, on fixed seeds and
+/// exactly, is asserted on the simulator (sim_cli.rs,
+/// `each_planted_bug_is_caught_on_its_fixed_seeds_by_its_anomaly`); real-process reruns are
+/// not exact, so the per-bug tests that retried with a second seed here were moved there.
+#[test]
+fn a_planted_bug_reaches_the_real_nodes_and_is_caught() {
     if !can_run() {
         return;
     }
-    for (i, seed) in seeds.iter().enumerate() {
-        let mut args = short(seed, nemesis);
-        args.push(format!("--node-arg=--bug={bug}"));
-        let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let results = r.results();
-        if r.code() == 1 && anomaly(&results) {
-            assert_no_process_left(r.store.path());
-            return;
-        }
-        eprintln!(
-            "{bug}: seed {seed} did not show it (exit {}): {}",
-            r.code(),
-            r.all()
-        );
-        assert!(
-            i + 1 < seeds.len(),
-            "{bug} with --nemesis={nemesis} not detected with seeds {seeds:?}"
-        );
-    }
+    let mut args = short("221", "pause");
+    args.push("--node-arg=--bug=early-lease-expiry".into());
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let results = r.results();
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(count(&results, "locks", "split_locks") > 0, "{}", r.all());
+    assert_no_process_left(r.store.path());
 }
 
 fn count(results: &serde_json::Value, checker: &str, class: &str) -> u64 {
     results[checker]["counts"][class].as_u64().unwrap_or(0)
-}
-
-// Reliability: with these settings (8 s runs, a fault every ~2 s) each bug was detected, with
-// the anomaly class docs/planted-bugs.md names, by 6 of 6 seeds (301-306; 24 of 24 runs,
-// docs/performance-run.md). A miss is retried once with another seed, so a test fails only if
-// two runs in a row miss.
-#[test]
-fn ack_before_quorum_loses_tasks_under_kill() {
-    assert_detected("ack-before-quorum", "kill", ["201", "202"], |r| {
-        count(r, "tasks", "lost") > 0
-    });
-}
-
-#[test]
-fn lock_without_quorum_splits_locks_under_partition() {
-    assert_detected("lock-without-quorum", "partition", ["211", "212"], |r| {
-        count(r, "locks", "split_locks") > 0
-    });
-}
-
-#[test]
-fn early_lease_expiry_splits_locks() {
-    assert_detected("early-lease-expiry", "pause", ["221", "222"], |r| {
-        count(r, "locks", "split_locks") > 0
-    });
-}
-
-#[test]
-fn failover_skips_cas_strands_tasks_under_kill() {
-    assert_detected("failover-skips-cas", "kill", ["231", "232"], |r| {
-        count(r, "tasks", "not_done") > 0
-    });
 }
