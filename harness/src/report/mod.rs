@@ -11,6 +11,7 @@
 //! | [`nodes`] | node events: kills, restarts, pauses, exit statuses, log tails |
 //! | [`story`] | the anomalies first, in words and small time-axis diagrams, counts in words |
 //! | [`page`] | the HTML page, its CSS and its small script |
+//! | [`shrunk`] | the section a shrunk run's page adds: remaining faults and ops, link back |
 //!
 //! The page needs no network: styles, script and SVG are inline. It stays small for long
 //! histories: the timeline and the scatter aggregate beyond fixed limits, and only the ops an
@@ -29,6 +30,7 @@ pub mod model;
 pub mod nodes;
 pub mod page;
 pub mod plots;
+pub mod shrunk;
 pub mod story;
 pub mod svg;
 pub mod timeline;
