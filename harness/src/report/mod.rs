@@ -72,6 +72,10 @@ pub fn render(run_dir: &Path) -> anyhow::Result<PathBuf> {
 /// [`render`], with the run's history already read (`ops`, as the end of a run has it: the
 /// history is then not read again); `None` reads it from the file, tolerantly.
 pub fn render_with(run_dir: &Path, ops: Option<Vec<histories::Op>>) -> anyhow::Result<PathBuf> {
+    // A shrunk run (`RUN_DIR/shrunk/`, finished) keeps its section on regeneration.
+    if let Some((plan, info)) = shrunk::stored(run_dir) {
+        return shrunk::render(run_dir, &plan, &info);
+    }
     let data = load::load_with(run_dir, ops)?;
     let html = page::render(&data);
     let path = run_dir.join(REPORT_FILE);

@@ -33,6 +33,22 @@ pub struct Info {
     pub rerun: String,
 }
 
+/// The plan and info of a finished shrink output dir (one with shrink.json), if `dir` is one.
+pub fn stored(dir: &Path) -> Option<(Plan, Info)> {
+    let text = std::fs::read_to_string(dir.join(crate::shrink::output::SHRINK_JSON)).ok()?;
+    let log: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let plan = Plan::load(&dir.join(crate::store::PLAN_JSON)).ok()?;
+    let info = Info {
+        original: log["original_run"].as_str()?.into(),
+        original_size: serde_json::from_value(log["original"].clone()).ok()?,
+        reproduced: u32::try_from(log["reproduced"]["k"].as_u64()?).ok()?,
+        runs: u32::try_from(log["reproduced"]["n"].as_u64()?).ok()?,
+        minimal: log["minimal"].as_bool()?,
+        rerun: log["rerun"].as_str()?.to_string(),
+    };
+    Some((plan, info))
+}
+
 /// Writes `dir/report.html`: the run's report with the shrunk section after the header.
 pub fn render(dir: &Path, plan: &Plan, info: &Info) -> anyhow::Result<PathBuf> {
     let data = super::load::load_with(dir, None)?;

@@ -175,7 +175,8 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
         interrupted: false,
         t0,
     };
-    let found = super::shrink(input.plan.clone(), &mut oracle);
+    let failed_by = failed_by_ms(&input.run_dir);
+    let found = super::shrink_from(input.plan.clone(), failed_by, &mut oracle);
     oracle.progress.finish();
     let search_runs = oracle.runs;
     let search_seconds = t0.elapsed().as_secs_f64();
@@ -222,6 +223,35 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
         reproduced: verify.reproduced,
         runs: verify.runs,
     })
+}
+
+/// By when (ms into the history) the run's first anomaly had happened: the earliest, over
+/// its anomalies, of the time of the last op each cites. None when it cannot be read.
+pub fn failed_by_ms(run_dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run_dir.join(crate::store::RESULTS_JSON)).ok()?;
+    let results: checkers::Results = serde_json::from_str(&text).ok()?;
+    let anomalies = results.anomalies();
+    let cited: std::collections::BTreeSet<u64> = anomalies
+        .iter()
+        .flat_map(|a| a.ops.iter().copied())
+        .collect();
+    let history = std::fs::read_to_string(run_dir.join(crate::store::HISTORY)).ok()?;
+    let mut time = BTreeMap::new();
+    for line in history.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let (Some(i), Some(t)) = (v["index"].as_u64(), v["time"].as_u64()) {
+            if cited.contains(&i) {
+                time.insert(i, t);
+            }
+        }
+    }
+    anomalies
+        .iter()
+        .filter_map(|a| a.ops.iter().filter_map(|i| time.get(i)).max())
+        .min()
+        .map(|ns| ns / 1_000_000)
 }
 
 /// What the final plan's reruns showed.
@@ -370,5 +400,21 @@ impl Oracle for RealRuns {
         self.progress.step(&step);
         self.steps.push(step);
         Some(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the hint is read from the real checkers' results and the history: the split
+    /// lock of the fixture is complete at its 4th op, 40 ms in (10 ms an op).
+    #[test]
+    fn failed_by_is_the_time_of_the_first_anomaly() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::fixtures::split_lock_run(dir.path(), 10);
+        assert_eq!(failed_by_ms(dir.path()), Some(40));
+        std::fs::remove_file(dir.path().join("history.jsonl")).unwrap();
+        assert_eq!(failed_by_ms(dir.path()), None);
     }
 }

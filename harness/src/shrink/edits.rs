@@ -199,12 +199,35 @@ fn forget_in_grudge(grudge: &mut crate::faults::Grudge, node: &NodeId) {
     grudge.0.retain(|_, s| !s.is_empty());
 }
 
-/// The simple edits of `plan`, most reducing first, each labelled, each a valid plan.
-pub fn simple_edits(plan: &Plan) -> Vec<(String, Plan)> {
-    let mut out: Vec<(String, Option<Plan>)> = Vec::new();
+/// What is left after the first anomaly of a failing run before its time limit is cut
+/// there: 2 s (for the heal, and for ops in flight).
+pub const AFTER_FAILURE_MS: u64 = 2000;
+
+/// The time-limit edits alone: to [`AFTER_FAILURE_MS`] after `failed_by_ms` (when known),
+/// then those of [`simple_edits`].
+pub fn time_edits(plan: &Plan, failed_by_ms: Option<u64>) -> Vec<(String, Plan)> {
     let limit = plan.options.time_limit_ms;
-    // The time limit: to one second after the last fault heals or the last op starts, then
-    // halved.
+    let mut out = Vec::new();
+    if let Some(t) = failed_by_ms {
+        let cut = (t + AFTER_FAILURE_MS).div_ceil(1000) * 1000;
+        if cut < limit {
+            let label = format!("time limit {limit} ms -> {cut} ms (first anomaly by {t} ms)");
+            out.extend(valid(cut_time(plan, cut)).map(|p| (label, p)));
+        }
+    }
+    let mut rest = Vec::new();
+    limit_edits(plan, &mut rest);
+    out.extend(
+        rest.into_iter()
+            .filter_map(|(label, p)| p.and_then(valid).map(|p| (label, p))),
+    );
+    out
+}
+
+/// The time limit: to one second after the last fault heals or the last op starts, then
+/// halved.
+fn limit_edits(plan: &Plan, out: &mut Vec<(String, Option<Plan>)>) {
+    let limit = plan.options.time_limit_ms;
     let last_ns = plan
         .faults
         .iter()
@@ -231,6 +254,12 @@ pub fn simple_edits(plan: &Plan) -> Vec<(String, Plan)> {
             Some(cut_time(plan, half)),
         ));
     }
+}
+
+/// The simple edits of `plan`, most reducing first, each labelled, each a valid plan.
+pub fn simple_edits(plan: &Plan) -> Vec<(String, Plan)> {
+    let mut out: Vec<(String, Option<Plan>)> = Vec::new();
+    limit_edits(plan, &mut out);
     out.push((
         format!(
             "nodes {} -> {}",
@@ -387,5 +416,27 @@ mod tests {
             .iter()
             .flat_map(|w| &w.ops)
             .all(|o| o.at_ns <= 3000 * MS));
+    }
+
+    /// Proves the hint comes first and cuts the time limit to 2 s after the first anomaly,
+    /// rounded up to a second; without a hint only the generic cuts are offered.
+    #[test]
+    fn the_first_anomaly_hint_cuts_the_time_limit_first() {
+        let p = plan();
+        let edits = time_edits(&p, Some(3200));
+        assert!(
+            edits[0]
+                .0
+                .ends_with("-> 6000 ms (first anomaly by 3200 ms)"),
+            "{}",
+            edits[0].0
+        );
+        assert_eq!(edits[0].1.options.time_limit_ms, 6000);
+        assert!(time_edits(&p, None)
+            .iter()
+            .all(|(l, _)| !l.contains("first anomaly")));
+        assert!(time_edits(&p, Some(9500))
+            .iter()
+            .all(|(l, _)| !l.contains("first anomaly")));
     }
 }

@@ -55,11 +55,29 @@ pub struct Shrunk {
     pub complete: bool,
 }
 
-/// Shrinks `start` (a plan known to fail): rounds of ddmin over faults, ddmin over client
+/// [`shrink_from`] without a hint.
+pub fn shrink(start: Plan, oracle: &mut impl Oracle) -> Shrunk {
+    shrink_from(start, None, oracle)
+}
+
+/// Shrinks `start` (a plan known to fail): first the time limit (to `failed_by_ms`, when
+/// the failing run says by when its first anomaly had happened, plus a margin; then the
+/// other time-limit edits), since a shorter run makes every later candidate cheaper; then
+/// rounds of ddmin over faults, ddmin over client
 /// workers, the simple passes and ddmin over op blocks, until a round changes nothing (1-minimal
 /// with respect to faults, workers and op blocks) or the oracle says the budget is spent.
-pub fn shrink(start: Plan, oracle: &mut impl Oracle) -> Shrunk {
-    let mut plan = start;
+pub fn shrink_from(start: Plan, failed_by_ms: Option<u64>, oracle: &mut impl Oracle) -> Shrunk {
+    let (mut plan, complete, _) = search::greedy(
+        start,
+        |p| edits::time_edits(p, failed_by_ms),
+        |label, cand| oracle.fails(cand, "time", label),
+    );
+    if !complete {
+        return Shrunk {
+            plan,
+            complete: false,
+        };
+    }
     for _ in 0..MAX_ROUNDS {
         let before = plan.clone();
         match round(plan, oracle) {

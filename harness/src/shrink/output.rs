@@ -170,18 +170,23 @@ const COPIED: &[&str] = &[
 ];
 
 impl Outputs<'_> {
-    /// The command that reruns the shrunk plan.
-    pub fn rerun(&self) -> String {
+    /// The configuration that reruns the shrunk plan: its plan file, the original's store.
+    fn rerun_cfg(&self) -> RunConfig {
         let mut cfg = self.cfg.clone();
-        let plan = self.shrunk.join(crate::store::PLAN_JSON);
-        cfg.plan_file = Some(plan.clone());
+        cfg.plan_file = Some(self.shrunk.join(crate::store::PLAN_JSON));
         cfg.store = self
             .original_dir
             .parent()
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or(cfg.store);
-        crate::summary::repro_command(&cfg, Some(&plan))
+        cfg
+    }
+
+    /// The command that reruns the shrunk plan.
+    pub fn rerun(&self) -> String {
+        let cfg = self.rerun_cfg();
+        crate::summary::repro_command(&cfg, cfg.plan_file.as_deref())
     }
 
     /// The `shrink.json` document.
@@ -209,8 +214,7 @@ impl Outputs<'_> {
     pub fn write(&self) -> anyhow::Result<()> {
         let plan_path = self.shrunk.join(crate::store::PLAN_JSON);
         write_atomic(&plan_path, self.plan.to_json().as_bytes())?;
-        let mut cfg = self.cfg.clone();
-        cfg.plan_file = Some(plan_path);
+        let cfg = self.rerun_cfg();
         write_json(
             &self.shrunk.join(crate::store::TEST_JSON),
             &json!({"config": cfg, "system": cfg.system, "repro": self.rerun(),
