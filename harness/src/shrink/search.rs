@@ -18,7 +18,8 @@ pub struct Found {
     pub complete: bool,
 }
 
-/// ddmin over `0..n`, where the whole set is known to fail. `test(units)` runs the candidate
+/// ddmin over `0..n`, where the whole set is known to fail (complements tried before
+/// subsets at each granularity). `test(units)` runs the candidate
 /// that keeps exactly `units`. The result is 1-minimal when `complete`: each kept unit is
 /// needed (the empty set is tried too, so a failure that needs none of the units ends with
 /// none).
@@ -59,8 +60,33 @@ pub fn ddmin(n: usize, mut test: impl FnMut(&[usize]) -> Option<bool>) -> Found 
     while c.len() >= 2 {
         let chunks = split(&c, parts);
         let mut reduced = false;
+        // Complements first (remove one chunk): on real runs, where a passing candidate costs
+        // every try, removing a little at a time wastes fewer runs than keeping a little.
+        for i in 0..chunks.len() {
+            let rest: Vec<usize> = chunks
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, ch)| ch.iter().copied())
+                .collect();
+            match cached(&rest) {
+                None => {
+                    return Found {
+                        kept: c,
+                        complete: false,
+                    }
+                }
+                Some(true) => {
+                    c = rest;
+                    parts = (parts - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+                Some(false) => {}
+            }
+        }
         // Subsets (only when they differ from the complements, i.e. more than 2 parts).
-        if chunks.len() > 2 {
+        if !reduced && chunks.len() > 2 {
             for chunk in &chunks {
                 match cached(chunk) {
                     None => {
@@ -72,31 +98,6 @@ pub fn ddmin(n: usize, mut test: impl FnMut(&[usize]) -> Option<bool>) -> Found 
                     Some(true) => {
                         c = chunk.clone();
                         parts = 2;
-                        reduced = true;
-                        break;
-                    }
-                    Some(false) => {}
-                }
-            }
-        }
-        if !reduced {
-            for i in 0..chunks.len() {
-                let rest: Vec<usize> = chunks
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .flat_map(|(_, ch)| ch.iter().copied())
-                    .collect();
-                match cached(&rest) {
-                    None => {
-                        return Found {
-                            kept: c,
-                            complete: false,
-                        }
-                    }
-                    Some(true) => {
-                        c = rest;
-                        parts = (parts - 1).max(2);
                         reduced = true;
                         break;
                     }
