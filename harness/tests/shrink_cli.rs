@@ -236,6 +236,31 @@ fn shrinks_a_planted_bug_to_fewer_faults() {
         final_faults
     );
     assert!(log["rerun"].as_str().unwrap().contains("--plan="));
+    // The final plan's reruns ran with the shrunk plan's own options (its time limit and
+    // nodes), as `gauntlet run --plan` does, not with the original run's.
+    let mut reruns = 0;
+    for group in std::fs::read_dir(shrunk.join("runs")).unwrap().flatten() {
+        if group.file_name() == "latest" {
+            continue;
+        }
+        for run in std::fs::read_dir(group.path()).unwrap().flatten() {
+            let test: Value = serde_json::from_str(
+                &std::fs::read_to_string(run.path().join("test.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                test["config"]["plan"],
+                shrunk_plan["options"],
+                "{}",
+                run.path().display()
+            );
+            reruns += 1;
+        }
+    }
+    assert!(reruns >= 1, "the final plan's rerun is kept");
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(shrunk.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["config"]["plan"], shrunk_plan["options"]);
     let k = log["reproduced"]["k"].as_u64().unwrap();
     if k > 0 {
         // The evidence of the reproducing rerun and its report, with the shrunk section.

@@ -298,6 +298,9 @@ impl RealRuns {
             return (false, None);
         }
         let mut cfg = self.cfg.clone();
+        // As `gauntlet run --plan` resolves it: the run takes its options (time limit,
+        // nodes, workload) from the plan's, never from the original's.
+        cfg.plan = plan.options.clone();
         cfg.plan_file = Some(file.clone());
         self.runs += 1;
         let outcome = crate::torture::run_config(&cfg);

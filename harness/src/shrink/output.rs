@@ -173,6 +173,7 @@ impl Outputs<'_> {
     /// The configuration that reruns the shrunk plan: its plan file, the original's store.
     fn rerun_cfg(&self) -> RunConfig {
         let mut cfg = self.cfg.clone();
+        cfg.plan = self.plan.options.clone();
         cfg.plan_file = Some(self.shrunk.join(crate::store::PLAN_JSON));
         cfg.store = self
             .original_dir
