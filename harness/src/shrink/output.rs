@@ -116,9 +116,9 @@ impl Progress {
         }
     }
 
-    /// Clears the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+    /// Clears the bar; later lines are plain.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
             crate::term::set_bar(None);
             bar.finish_and_clear();
         }
