@@ -81,9 +81,9 @@ fn suite(summary: &Summary) -> String {
 fn testcase(out: &mut String, classname: &str, r: &RunRecord) {
     let _ = write!(
         out,
-        r#"    <testcase classname="{}" name="seed {}" time="{:.3}""#,
+        r#"    <testcase classname="{}" name="{}" time="{:.3}""#,
         esc(classname),
-        r.seed,
+        esc(&r.label()),
         r.seconds
     );
     let mut body = String::new();

@@ -27,6 +27,7 @@
 //! | [`junit`] | JUnit XML of torture runs, and merging it |
 //! | [`merge`] | `gauntlet merge`: joins torture shards' outputs |
 //! | [`repro`] | `gauntlet repro`: reruns a stored run until its anomaly shows again |
+//! | [`shrink`] | `gauntlet shrink`: the smallest plan that still fails (ddmin, simple passes) |
 //! | [`bughunt`] | `gauntlet bug-hunt`: the planted-bug matrix, detection rates |
 //! | [`index`] | `gauntlet index` and `store/index.html`: every run of a store, failures grouped |
 //! | [`term`] | `--quiet`, `--verbose`, `NO_COLOR`, log lines above the progress bar |
@@ -57,6 +58,7 @@ pub mod repro;
 pub mod run;
 pub mod run_marker;
 pub mod shell;
+pub mod shrink;
 pub mod store;
 pub mod summary;
 pub mod systems;

@@ -42,6 +42,8 @@ enum Command {
     Torture(Box<harness::torture::TortureArgs>),
     /// Rerun a stored run until the same anomaly class shows again.
     Repro(harness::repro::ReproArgs),
+    /// Shrink a failing run to the smallest plan that still shows its anomaly (RUN_DIR/shrunk/).
+    Shrink(Box<harness::shrink::cmd::ShrinkArgs>),
     /// Join the summaries and JUnit files of several torture shards.
     Merge(harness::merge::MergeArgs),
     /// Run the planted-bug matrix: detection rate and time to first anomaly per bug.
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Report(args) => harness::report::main(args),
         Command::Torture(args) => harness::torture::main(*args),
         Command::Repro(args) => harness::repro::main(args),
+        Command::Shrink(args) => harness::shrink::cmd::main(*args),
         Command::Merge(args) => harness::merge::main(args),
         Command::BugHunt(mut args) => {
             if let Some(m) = matches.subcommand_matches("bug-hunt") {

@@ -81,3 +81,32 @@ fn github_workflow_parses_and_its_shard_count_matches_its_matrix() {
         "SHARDS must equal the matrix length"
     );
 }
+
+/// Proves every flag the nightly workflow passes to `gauntlet torture` (the corpus flags
+/// included) is one `gauntlet torture --help` lists, so the example cannot drift from the CLI.
+#[test]
+fn github_workflow_torture_flags_exist() {
+    let text = repo_file(".github/workflows/nightly.yml");
+    let at = text
+        .find("gauntlet torture")
+        .expect("a gauntlet torture step");
+    let step = &text[at..at + text[at..].find("echo \"code=").expect("the step's end")];
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["torture", "--help"])
+        .output()
+        .expect("gauntlet torture --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let flags: Vec<&str> = step
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    assert!(flags.contains(&"--corpus-add"), "{flags:?}");
+    for flag in flags {
+        assert!(
+            help.contains(&format!("{flag} "))
+                || help.contains(&format!("{flag}\n"))
+                || help.contains(&format!("{flag} <")),
+            "{flag} is not a flag of gauntlet torture"
+        );
+    }
+}

@@ -53,6 +53,7 @@ fn s(p: &Path) -> &str {
 fn record(seed: u64, verdict: Verdict) -> RunRecord {
     RunRecord {
         seed,
+        case: None,
         verdict,
         seconds: 1.0,
         run_dir: None,

@@ -11,6 +11,7 @@
 //! | [`nodes`] | node events: kills, restarts, pauses, exit statuses, log tails |
 //! | [`story`] | the anomalies first, in words and small time-axis diagrams, counts in words |
 //! | [`page`] | the HTML page, its CSS and its small script |
+//! | [`shrunk`] | the section a shrunk run's page adds: remaining faults and ops, link back |
 //!
 //! The page needs no network: styles, script and SVG are inline. It stays small for long
 //! histories: the timeline and the scatter aggregate beyond fixed limits, and only the ops an
@@ -29,6 +30,7 @@ pub mod model;
 pub mod nodes;
 pub mod page;
 pub mod plots;
+pub mod shrunk;
 pub mod story;
 pub mod svg;
 pub mod timeline;
@@ -70,6 +72,10 @@ pub fn render(run_dir: &Path) -> anyhow::Result<PathBuf> {
 /// [`render`], with the run's history already read (`ops`, as the end of a run has it: the
 /// history is then not read again); `None` reads it from the file, tolerantly.
 pub fn render_with(run_dir: &Path, ops: Option<Vec<histories::Op>>) -> anyhow::Result<PathBuf> {
+    // A shrunk run (`RUN_DIR/shrunk/`, finished) keeps its section on regeneration.
+    if let Some((plan, info)) = shrunk::stored(run_dir) {
+        return shrunk::render(run_dir, &plan, &info);
+    }
     let data = load::load_with(run_dir, ops)?;
     let html = page::render(&data);
     let path = run_dir.join(REPORT_FILE);

@@ -6,12 +6,14 @@
 //! | [`seeds`] | `--seeds`, `--runs`, `--duration` lists and `--shard I/N` slices |
 //! | [`summary`] | per-seed records, counts, exit code, the table and `summary.json` |
 //! | [`progress`] | the progress bar, or plain lines when stderr is not a terminal |
+//! | [`corpus`] | `--corpus DIR`: saved plans replayed first, `--corpus-add` saves shrunk ones |
 //!
 //! Outputs go to `--out` (default `STORE/torture/<UTC time>[-shard-I-of-N]`): `summary.json`,
 //! `junit.xml` (see [`crate::junit`]) and `summary.txt`. Run directories of invalid and unknown
 //! seeds are kept, valid ones pruned unless `--keep-all`. Exit: 1 if any seed was invalid,
 //! else 2 if any was unknown (or could not run), else 0.
 
+pub mod corpus;
 pub mod progress;
 pub mod seeds;
 pub mod summary;
@@ -23,6 +25,7 @@ use anyhow::Context;
 
 use crate::cli::{parse_duration, ExecFlags, PlanFlags};
 use crate::exit::{bad_input, Exit};
+use crate::plan::Plan;
 use progress::Progress;
 use seeds::{SeedList, SeedRange, Shard};
 use summary::{RunRecord, Summary, Verdict};
@@ -60,6 +63,19 @@ pub struct TortureArgs {
     /// Runs at once (simulated runs only; default: one per core for --sim, else 1).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// A regression corpus (docs/shrink.md): replay every plan saved in DIR before the
+    /// seeds, each its own JUnit test case `corpus NAME`.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Shrink each invalid seed (`gauntlet shrink`) and save its shrunk plan into --corpus.
+    #[arg(long, requires = "corpus")]
+    pub corpus_add: bool,
+    /// The time budget of each --corpus-add shrink.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m", requires = "corpus_add")]
+    pub corpus_shrink_time: Duration,
+    /// Tries per candidate of each --corpus-add shrink.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), requires = "corpus_add")]
+    pub corpus_tries: u32,
 }
 
 /// What running one seed gave.
@@ -99,6 +115,10 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
         .ok_or_else(|| bad_input(format!("--shard {shard}: no seeds in this slice")))?;
     let cfg = resolve(&args, first)?;
     let jobs = jobs(args.jobs, &cfg.system)?;
+    let entries = match &args.corpus {
+        Some(dir) => corpus::for_shard(corpus::load(dir)?, shard),
+        None => Vec::new(),
+    };
     // Before any thread starts (the progress bar ticks on one): the controller namespace.
     if !crate::systems::is_simulated(&cfg.system) {
         crate::run::enter_sandbox(cfg.net)?;
@@ -121,17 +141,24 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
         out.display()
     );
     let _index = crate::index::RefreshOnDrop(args.exec.store.clone());
+    let started = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let t0 = Instant::now();
+    let mut runs = replay_corpus(&entries, &cfg);
     let mut progress = Progress::new(list.len(shard), args.plain, "torture");
     let opts = LoopOptions {
         budget: args.duration,
         keep_all: args.keep_all,
     };
-    let started = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let t0 = Instant::now();
-    let runs = run_seeds_parallel(list.iter(shard), opts, jobs, &mut progress, |seed| {
+    let seeds = run_seeds_parallel(list.iter(shard), opts, jobs, &mut progress, |seed| {
         run_seed(&args, seed)
     });
     progress.finish();
+    if args.corpus_add {
+        if let Some(dir) = &args.corpus {
+            add_to_corpus(&args, dir, &seeds);
+        }
+    }
+    runs.extend(seeds);
     let summary = Summary {
         name: format!("{}-{}", args.plan.workload, args.plan.nemesis.label()),
         shards: args.shard.map(|s| vec![s.to_string()]).unwrap_or_default(),
@@ -147,6 +174,79 @@ pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
         out.join("junit.xml").display()
     );
     Ok(summary.exit())
+}
+
+/// Replays the corpus entries, in order, each a record named after it.
+fn replay_corpus(entries: &[corpus::Entry], cfg: &crate::config::RunConfig) -> Vec<RunRecord> {
+    let mut out = Vec::new();
+    if entries.is_empty() {
+        return out;
+    }
+    for e in entries {
+        crate::term::status(format!("torture: corpus {}: replaying", e.name));
+        let (r, interrupted) = corpus::replay(e, cfg);
+        crate::term::status(format!(
+            "torture: corpus {}: {} in {:.1}s",
+            e.name,
+            r.verdict.name(),
+            r.seconds
+        ));
+        out.push(r);
+        if interrupted {
+            crate::term::status("torture: interrupted; no further runs");
+            break;
+        }
+    }
+    out
+}
+
+/// Shrinks each invalid seed whose run dir was kept and saves the shrunk plan into the
+/// corpus when it reproduced at least once. A shrink that fails is logged; it never changes
+/// the torture run's verdict.
+fn add_to_corpus(args: &TortureArgs, dir: &Path, seeds: &[RunRecord]) {
+    for r in seeds
+        .iter()
+        .filter(|r| r.verdict == Verdict::Invalid && r.kept)
+    {
+        let Some(run_dir) = &r.run_dir else { continue };
+        let sargs = crate::shrink::cmd::ShrinkArgs {
+            run_dir: run_dir.into(),
+            tries: args.corpus_tries,
+            max_time: args.corpus_shrink_time,
+            max_runs: None,
+            node_bin: args.exec.node_bin.clone(),
+            force: true,
+            plain: true,
+        };
+        let added = crate::shrink::cmd::check_input(&sargs).and_then(|input| {
+            let done = crate::shrink::cmd::shrink_run(&input, &sargs)?;
+            if done.reproduced == 0 {
+                anyhow::bail!(
+                    "the shrunk plan reproduced 0 of {} tries; not added",
+                    done.runs
+                );
+            }
+            let plan = Plan::load(&done.shrunk.join(crate::store::PLAN_JSON))?;
+            let case = corpus::Case {
+                classes: input.target.classes.iter().cloned().collect(),
+                from_run: input.run_dir.display().to_string(),
+                seed: r.seed,
+                node_args: input.cfg.node_args.clone(),
+                reproduced: [done.reproduced, done.runs],
+                minimal: done.exit == Exit::Valid,
+                added: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            };
+            corpus::add(dir, &plan, &case)
+        });
+        match added {
+            Ok(path) => eprintln!(
+                "torture: seed {}: shrunk plan added to the corpus: {}",
+                r.seed,
+                path.display()
+            ),
+            Err(e) => eprintln!("torture: seed {}: not added to the corpus: {e:#}", r.seed),
+        }
+    }
 }
 
 fn seed_list(args: &TortureArgs) -> anyhow::Result<SeedList> {
@@ -322,6 +422,7 @@ fn record(seed: u64, result: SeedResult, took: Duration, keep_all: bool) -> RunR
     }
     RunRecord {
         seed,
+        case: None,
         verdict: result.verdict,
         seconds: took.as_secs_f64(),
         run_dir: result.run_dir.map(|d| d.display().to_string()),

@@ -65,6 +65,10 @@ impl Verdict {
 pub struct RunRecord {
     /// The seed.
     pub seed: u64,
+    /// For a replay of a corpus entry (`--corpus`): the entry's name; its test case is
+    /// `corpus NAME` instead of `seed N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
     /// Its verdict.
     pub verdict: Verdict,
     /// Wall time of the run, seconds.
@@ -115,6 +119,16 @@ pub struct Counts {
     pub unknown: usize,
     /// Runs the harness failed to run.
     pub error: usize,
+}
+
+impl RunRecord {
+    /// What the record is called in the table and in JUnit: `seed N` or `corpus NAME`.
+    pub fn label(&self) -> String {
+        match &self.case {
+            Some(name) => format!("corpus {name}"),
+            None => format!("seed {}", self.seed),
+        }
+    }
 }
 
 impl Summary {
@@ -172,10 +186,13 @@ impl Summary {
             } else {
                 "(pruned)".into()
             };
+            let label = match &r.case {
+                Some(name) => format!("corpus {name}"),
+                None => r.seed.to_string(),
+            };
             let _ = writeln!(
                 out,
-                "{:>14}  {:<8} {:>8.1}  {dir}",
-                r.seed,
+                "{label:>14}  {:<8} {:>8.1}  {dir}",
                 r.verdict.name(),
                 r.seconds
             );
@@ -198,7 +215,7 @@ impl Summary {
             let _ = writeln!(out, "{NOTHING_CHECKED}");
         }
         for r in self.runs.iter().filter(|r| r.verdict != Verdict::Valid) {
-            let _ = writeln!(out, "rerun seed {}: {}", r.seed, r.repro);
+            let _ = writeln!(out, "rerun {}: {}", r.label(), r.repro);
         }
         out
     }
@@ -218,11 +235,12 @@ impl Summary {
             .map_err(|e| bad_input(format!("{}: not a torture summary: {e}", path.display())))
     }
 
-    /// Joins the summaries of several shards: runs ordered by seed, shards listed, wall time
-    /// the longest shard's (they run in parallel). A seed present in two inputs is an error:
-    /// it means the shards overlap.
+    /// Joins the summaries of several shards: corpus replays first (by name), then runs
+    /// ordered by seed; shards listed, wall time the longest shard's (they run in parallel).
+    /// A seed (or corpus entry) present in two inputs is an error: it means the shards
+    /// overlap.
     pub fn merge(parts: Vec<Summary>) -> Result<Summary, String> {
-        let mut by_seed: BTreeMap<u64, RunRecord> = BTreeMap::new();
+        let mut by_seed: BTreeMap<(bool, Option<String>, u64), RunRecord> = BTreeMap::new();
         let mut shards = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut seconds = 0.0f64;
@@ -240,10 +258,12 @@ impl Summary {
                 started = Some(p.started);
             }
             for r in p.runs {
-                let seed = r.seed;
-                if by_seed.insert(seed, r).is_some() {
+                let label = r.label();
+                // Corpus replays sort before seeds (false < true).
+                let key = (r.case.is_none(), r.case.clone(), r.seed);
+                if by_seed.insert(key, r).is_some() {
                     return Err(format!(
-                        "seed {seed} appears in two inputs: do the shards overlap?"
+                        "{label} appears in two inputs: do the shards overlap?"
                     ));
                 }
             }
@@ -266,6 +286,7 @@ pub(crate) mod tests {
     pub(crate) fn record(seed: u64, verdict: Verdict) -> RunRecord {
         RunRecord {
             seed,
+            case: None,
             verdict,
             seconds: 1.5,
             run_dir: Some(format!("store/x/seed{seed}")),
