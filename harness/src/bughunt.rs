@@ -472,8 +472,21 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 }
 
 fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
+    let nemesis = |r: &BugRow| {
+        format!(
+            "{} every {}",
+            r.nemesis,
+            humantime::format_duration(Duration::from_millis(r.nemesis_interval_ms))
+        )
+    };
+    let w = rows
+        .iter()
+        .map(|r| nemesis(r).chars().count())
+        .chain(std::iter::once("nemesis".len()))
+        .max()
+        .unwrap_or(0);
     let mut out = format!(
-        "bug-hunt: {} seeds per bug, --time-limit {}; each row's workload and nemesis (a fault every ~interval) below\n{:<22} {:<9} {:<22} {:>5} {:>9} {:>8} {:>7}  {}\n",
+        "bug-hunt: {} seeds per bug, --time-limit {}; each row's workload and nemesis (a fault every ~interval) below\n{:<22} {:<9} {:<w$} {:>5} {:>9} {:>8} {:>7}  {}\n",
         args.seeds.end - args.seeds.start,
         humantime::format_duration(Duration::from_millis(args.plan.time_limit.as_millis() as u64)),
         "bug",
@@ -487,14 +500,10 @@ fn table(rows: &[BugRow], args: &BugHuntArgs) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<22} {:<9} {:<22} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
+            "{:<22} {:<9} {:<w$} {:>5} {:>9} {:>8} {:>6.0}%  {}\n",
             r.bug,
             r.workload,
-            format!(
-                "{} every {}",
-                r.nemesis,
-                humantime::format_duration(Duration::from_millis(r.nemesis_interval_ms))
-            ),
+            nemesis(r),
             r.runs,
             r.detected,
             r.unknown,
