@@ -172,6 +172,9 @@ pub fn main(args: ReproArgs) -> anyhow::Result<Exit> {
             "repro: {} showed {wanted}; a simulated run replays exactly: one try",
             run_dir.display()
         );
+        if let Some(d) = crate::systems::sim::config_drift(&run_dir, &cfg) {
+            println!("repro: {d}");
+        }
     } else {
         println!(
             "repro: {} showed {wanted}; up to {tries} tries",

@@ -274,6 +274,21 @@ pub fn check_determinism(cfg: &RunConfig) -> anyhow::Result<(RunOutcome, Result<
     Ok((outcome, verdict))
 }
 
+/// Whether the simulator's configuration for `cfg` differs from the one the stored run in
+/// `run_dir` recorded in its test.json (a changed default would change the run): what
+/// differs, in words; `None` when they agree or the stored run recorded none.
+pub fn config_drift(run_dir: &Path, cfg: &RunConfig) -> Option<String> {
+    let text = std::fs::read_to_string(run_dir.join(crate::store::TEST_JSON)).ok()?;
+    let stored = serde_json::from_str::<Value>(&text)
+        .ok()?
+        .get("sim")?
+        .clone();
+    let now = sim_json(&sim_config(cfg).ok()?);
+    (stored != now).then(|| {
+        format!("the simulator's configuration differs from the stored run's (stored {stored}, now {now}): the try cannot be the same run")
+    })
+}
+
 /// The first op where two histories (JSONL text) differ, in words; `None` when equal.
 pub fn first_difference(a: &str, b: &str) -> Option<String> {
     let (mut la, mut lb) = (a.lines(), b.lines());
@@ -310,11 +325,30 @@ mod tests {
         );
     }
 
-    /// Proves node arguments other than planted bugs are refused (254) naming the argument,
-    /// and each known bug is taken.
+    /// Proves a stored run whose recorded simulator configuration is not what the options
+    /// give now is named (repro says the try cannot be the same run), and an equal one not.
     #[test]
-    fn node_args_are_planted_bugs_only() {
-        let mut cfg = RunConfig {
+    fn a_changed_simulator_configuration_is_named() {
+        let cfg = test_config();
+        let dir = tempfile::tempdir().unwrap();
+        let mut test = json!({"sim": sim_json(&sim_config(&cfg).unwrap())});
+        let write = |v: &Value| {
+            std::fs::write(dir.path().join(crate::store::TEST_JSON), v.to_string()).unwrap()
+        };
+        write(&test);
+        assert_eq!(config_drift(dir.path(), &cfg), None);
+        test["sim"]["net"]["latency_min_us"] = json!(50);
+        write(&test);
+        let d = config_drift(dir.path(), &cfg).unwrap();
+        assert!(
+            d.contains("\"latency_min_us\":50") && d.contains("\"latency_min_us\":100"),
+            "{d}"
+        );
+    }
+
+    /// A run configuration of the sim system for these tests.
+    fn test_config() -> RunConfig {
+        RunConfig {
             system: NAME.into(),
             plan: crate::plan::tests_support::opts(5),
             plan_file: None,
@@ -327,7 +361,14 @@ mod tests {
             op_timeout_ms: 2_000,
             min_ok_ops: 10,
             lock_model: Default::default(),
-        };
+        }
+    }
+
+    /// Proves node arguments other than planted bugs are refused (254) naming the argument,
+    /// and each known bug is taken.
+    #[test]
+    fn node_args_are_planted_bugs_only() {
+        let mut cfg = test_config();
         for b in BUGS {
             cfg.node_args = vec![format!("--bug={b}")];
             sim_config(&cfg).unwrap();
