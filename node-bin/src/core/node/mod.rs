@@ -89,7 +89,7 @@ pub struct Bugs {
     /// A restarted node that has heard from no peer for [`LONELY_GRACE`] since its boot
     /// assumes it is the only survivor and decides locks from its own replayed state (the
     /// `lock-without-quorum` path) until it hears from any peer. Only a restart while cut off
-    /// from the majority reveals it.
+    /// from every peer (a partition overlapping a restart) reveals it.
     pub lonely_restart: bool,
 }
 

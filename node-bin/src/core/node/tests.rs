@@ -516,7 +516,7 @@ fn granted(r: &ClientResp) -> bool {
     matches!(r, ClientResp::Granted { .. })
 }
 
-/// `lonely-restart`: a node restarted while cut off from the majority grants a lock the
+/// `lonely-restart`: a node restarted while cut off from every peer grants a lock the
 /// majority has granted, once it has heard from nobody for `LONELY_GRACE`; without the bug, or
 /// without the restart, or once it hears a peer, it does not.
 #[test]
