@@ -606,7 +606,8 @@ fn ack_before_flush_acks_a_batched_submit_that_a_kill_in_the_window_loses() {
             "bug {bug}: the second is acknowledged at once only with the bug"
         );
         if kill {
-            // SIGKILL within the window: nothing n1 sent after this leaves.
+            // SIGKILL within the window; its datagrams in flight are dropped too (the first
+            // submit, never acknowledged, may go either way; it is not checked).
             w.down.insert(n1.clone());
             w.net.retain(|(from, _, _)| *from != n1);
             w.run(100);
