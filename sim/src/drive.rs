@@ -61,6 +61,9 @@ pub enum Workload {
     /// [`KEY_SPAN_MS`], values in 0..5, as the harness's register workload), checked for
     /// linearizability (cas-register model).
     Register,
+    /// Lock acquire/hold/release only (the harness's `locks` workload); no tasks, so no
+    /// recovery wait or final read.
+    Locks,
 }
 
 /// How long one set of register keys is in use (the harness's `register::KEY_SPAN_MS`).
@@ -88,6 +91,11 @@ pub struct DriveOpts {
     pub task_work_ms: u64,
     /// The nemesis draws from these (empty: no faults).
     pub faults: Vec<FaultKind>,
+    /// Let faults overlap (the harness's `--overlap`): a new fault is drawn every 0.5-2 s
+    /// while others are in force, at most one per mechanism (kill and pause share one, as do
+    /// the three clock kinds, and loss and slow), so kills and pauses never stop more than a
+    /// minority. Off: one fault at a time, exactly as before the option.
+    pub overlap: bool,
     /// The most the recovery wait may take.
     pub recovery_budget: Duration,
     /// How long the node promises a healthy cluster needs to finish any acknowledged task
@@ -108,6 +116,7 @@ impl Default for DriveOpts {
             hold_max_ms: 800,
             task_work_ms: 50,
             faults: FaultKind::ALL.to_vec(),
+            overlap: false,
             recovery_budget: Duration::from_secs(20),
             task_liveness: Duration::from_secs(12),
         }
@@ -261,6 +270,8 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
     let think_max = ((2.0 * opts.workers as f64 / opts.rate.max(0.001)) * 1e9) as u64;
     let mut next_fault_at = 1_000 * MS;
     let mut active: Option<(FaultId, Fault, u64)> = None;
+    // With `overlap`: the faults in force, in the order applied.
+    let mut many: Vec<(FaultKind, FaultId, Fault, u64)> = Vec::new();
     let mut t = 0u64;
     while t < end {
         t += MS;
@@ -275,8 +286,19 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             think_max,
             opts.hold_max_ms,
         );
+        if opts.overlap {
+            overlapping_nemesis(
+                &mut sim,
+                &mut rec,
+                &mut many,
+                &mut next_fault_at,
+                t,
+                opts,
+                &nodes,
+                &mut nem_rng,
+            );
         // The nemesis: one fault at a time.
-        if let Some((id, fault, heal_at)) = &active {
+        } else if let Some((id, fault, heal_at)) = &active {
             if t >= *heal_at {
                 sim.heal(*id).expect("applied above");
                 let v = serde_json::to_value(fault).expect("a fault serializes");
@@ -336,7 +358,7 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
                     };
                     (f, value, ClientCmd::Kv { key, op }, Doing::Register)
                 }
-                None if rng.gen_bool(0.5) => {
+                None if opts.workload == Workload::Mixed && rng.gen_bool(0.5) => {
                     wk.submitted += 1;
                     let id = format!("t{w}-{}", wk.submitted);
                     let work_ms = opts.task_work_ms;
@@ -374,7 +396,12 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             wk.busy = Some((req, doing));
         }
     }
-    // Heal everything, then let the cluster recover.
+    // Heal everything (last applied first), then let the cluster recover.
+    while let Some((_, id, fault, _)) = many.pop() {
+        sim.heal(id).expect("applied above");
+        let v = serde_json::to_value(&fault).expect("a fault serializes");
+        rec.push(t, Process::Nemesis, OpType::Info, fault.heal_event(), v);
+    }
     if let Some((id, fault, _)) = active.take() {
         sim.heal(id).expect("applied above");
         let v = serde_json::to_value(&fault).expect("a fault serializes");
@@ -397,7 +424,7 @@ pub fn simulate(opts: &DriveOpts, seed: u64) -> Simulated {
             opts.hold_max_ms,
         );
     }
-    if opts.workload == Workload::Register {
+    if opts.workload != Workload::Mixed {
         return Simulated {
             history: rec.ops,
             trace: sim.trace().clone(),
@@ -575,6 +602,55 @@ fn some_nodes(nodes: &[NodeId], rng: &mut ChaCha8Rng, max: usize) -> Vec<NodeId>
 }
 
 /// One fault of `kind` and how long it lasts (ms); the shapes the real nemesis plans.
+/// The mechanism a kind uses; overlapping faults never share one (see [`DriveOpts::overlap`]).
+fn mechanism(kind: FaultKind) -> FaultKind {
+    match kind {
+        FaultKind::Pause => FaultKind::Kill,
+        FaultKind::Slow => FaultKind::Loss,
+        FaultKind::ClockStrobe | FaultKind::ClockDrift => FaultKind::ClockBump,
+        k => k,
+    }
+}
+
+/// One millisecond of the overlapping nemesis: heal what is due, then, when the next fault is
+/// due, apply a fault of a kind whose mechanism is free (a kind in use is skipped, not retried).
+#[allow(clippy::too_many_arguments)]
+fn overlapping_nemesis(
+    sim: &mut Sim,
+    rec: &mut Recorder,
+    many: &mut Vec<(FaultKind, FaultId, Fault, u64)>,
+    next_fault_at: &mut u64,
+    t: u64,
+    opts: &DriveOpts,
+    nodes: &[NodeId],
+    rng: &mut ChaCha8Rng,
+) {
+    let mut k = 0;
+    while k < many.len() {
+        if t >= many[k].3 {
+            let (_, id, fault, _) = many.remove(k);
+            sim.heal(id).expect("applied above");
+            let v = serde_json::to_value(&fault).expect("a fault serializes");
+            rec.push(t, Process::Nemesis, OpType::Info, fault.heal_event(), v);
+        } else {
+            k += 1;
+        }
+    }
+    if t < *next_fault_at || opts.faults.is_empty() {
+        return;
+    }
+    *next_fault_at = t + rng.gen_range(500..2_000) * MS;
+    let kind = *opts.faults.choose(rng).expect("not empty");
+    if many.iter().any(|(k, ..)| mechanism(*k) == mechanism(kind)) {
+        return;
+    }
+    let (fault, dur_ms) = draw_fault(kind, nodes, rng);
+    let id = sim.apply(&fault).expect("drawn faults are valid");
+    let v = serde_json::to_value(&fault).expect("a fault serializes");
+    rec.push(t, Process::Nemesis, OpType::Info, fault.start_event(), v);
+    many.push((kind, id, fault, t + dur_ms * MS));
+}
+
 fn draw_fault(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> (Fault, u64) {
     let minority = nodes.len().saturating_sub(1) / 2;
     match kind {

@@ -28,6 +28,13 @@ pub enum BugName {
     /// The core measures time (lease ages above all) with the wall clock instead of the
     /// monotonic one: a wall-clock jump ahead expires every lease at once.
     LeaseByWallClock,
+    /// Rare (narrow interleaving): a submit arriving while another submit replicates is
+    /// acknowledged once buffered for the next flush, 10 ms later; only a kill in those
+    /// milliseconds loses it.
+    AckBeforeFlush,
+    /// Rare (two faults at once): a restarted node that hears from no peer within a second
+    /// decides locks alone from its replayed state.
+    LonelyRestart,
 }
 
 /// gauntlet-node: a leaderless cluster node (SWIM membership, CASPaxos locks and tasks).
@@ -170,6 +177,8 @@ impl Cli {
             early_lease_expiry: has(BugName::EarlyLeaseExpiry),
             failover_skips_cas: has(BugName::FailoverSkipsCas),
             stale_read: has(BugName::StaleRead),
+            ack_before_flush: has(BugName::AckBeforeFlush),
+            lonely_restart: has(BugName::LonelyRestart),
         };
         Ok(NodeConfig {
             id,

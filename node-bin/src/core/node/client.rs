@@ -103,9 +103,22 @@ impl Node {
                 out,
             ),
             ClientCmd::Submit { id, work_ms } => {
-                if self.cfg.bugs.ack_before_quorum {
-                    // Planted bug: remember it in memory, acknowledge, replicate a second later.
-                    let due = now + Duration::from_secs(1);
+                // Planted bug `ack-before-flush`: a submit arriving while another submit's
+                // replication round is in flight joins the next batch and is acknowledged now.
+                let batched = self.cfg.bugs.ack_before_flush
+                    && self
+                        .pending
+                        .values()
+                        .any(|p| matches!(p.op, RegOp::Task(TaskOp::Submit { .. })));
+                if self.cfg.bugs.ack_before_quorum || batched {
+                    // Planted bugs: remember it in memory, acknowledge, replicate a second
+                    // later (`ack-before-quorum`) or at the next flush (`ack-before-flush`).
+                    let due = now
+                        + if self.cfg.bugs.ack_before_quorum {
+                            Duration::from_secs(1)
+                        } else {
+                            super::FLUSH_INTERVAL
+                        };
                     self.unreplicated.entry(id).or_insert((work_ms, due));
                     out.push(Output::Reply {
                         req,
@@ -170,7 +183,8 @@ impl Node {
     }
 
     /// An acquire or release: a compare-and-set of the lock's register agreed by a majority,
-    /// or, with the planted bug `lock-without-quorum`, decided locally.
+    /// or, with the planted bug `lock-without-quorum` (or `lonely-restart` on a restarted node
+    /// that has heard from no peer), decided locally.
     #[allow(clippy::too_many_arguments)]
     fn lock_op(
         &mut self,
@@ -182,7 +196,7 @@ impl Node {
         msgs: &mut Vec<(NodeId, PeerMsg)>,
         out: &mut Vec<Output>,
     ) {
-        if self.cfg.bugs.lock_without_quorum {
+        if self.cfg.bugs.lock_without_quorum || self.lonely(now) {
             self.local_lock(now, req, lock, op, msgs, out);
         } else {
             self.start(

@@ -81,7 +81,26 @@ pub struct Bugs {
     pub failover_skips_cas: bool,
     /// KV reads are answered from the local acceptor's copy, without a quorum round.
     pub stale_read: bool,
+    /// A submit that arrives while another submit's replication round is in flight on this
+    /// node is acknowledged at once and buffered for the next replication flush
+    /// ([`FLUSH_INTERVAL`] later), before it is written anywhere: the narrow-window version of
+    /// `ack_before_quorum`. Only a kill of the node within those milliseconds loses it.
+    pub ack_before_flush: bool,
+    /// A restarted node that has heard from no peer for [`LONELY_GRACE`] since its boot
+    /// assumes it is the only survivor and decides locks from its own replayed state (the
+    /// `lock-without-quorum` path) until it hears from any peer. Only a restart while cut off
+    /// from every peer (a partition overlapping a restart) reveals it.
+    pub lonely_restart: bool,
 }
+
+/// Planted bug `ack-before-flush`: how long an acknowledged submit waits in the node's
+/// memory for the replication flush.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Planted bug `lonely-restart`: how long a restarted node waits to hear from a peer before it
+/// goes on alone. Longer than a SWIM probe period, so a node restarted among reachable peers
+/// always hears one first (its own probe's ack, or a peer's probe).
+pub const LONELY_GRACE: Duration = Duration::from_millis(1_000);
 
 /// Node timing.
 #[derive(Debug, Clone)]
@@ -280,6 +299,10 @@ pub struct Node {
     dead_since: BTreeMap<NodeId, Duration>,
     /// Quorum reads of every task in flight, by client request.
     reads: BTreeMap<u64, TaskRead>,
+    /// When this boot started (on the clock `step` is given).
+    boot_at: Duration,
+    /// Planted bug `lonely-restart`: a restart that has not heard from any peer yet.
+    unheard: bool,
 }
 
 const SCAN_CLAIMS_IN_FLIGHT: usize = 64;
@@ -322,8 +345,16 @@ impl Node {
             unreplicated: BTreeMap::new(),
             dead_since: BTreeMap::new(),
             reads: BTreeMap::new(),
+            boot_at: now,
+            unheard: cfg.bugs.lonely_restart && cfg.gen > 1,
             cfg,
         }
+    }
+
+    /// Planted bug `lonely-restart`: this boot is a restart, no peer has been heard since it,
+    /// and the grace is over, so the node believes it is alone and acts on its own state.
+    pub(super) fn lonely(&self, now: Duration) -> bool {
+        self.unheard && now.saturating_sub(self.boot_at) >= LONELY_GRACE
     }
 
     pub fn id(&self) -> &NodeId {
@@ -483,6 +514,9 @@ impl Node {
     }
 
     fn on_peer(&mut self, now: Duration, from: &NodeId, msg: PeerMsg, out: &mut Vec<Output>) {
+        if *from != self.cfg.id {
+            self.unheard = false;
+        }
         let mut msgs = Vec::new();
         match msg {
             PeerMsg::Prepare { key, ballot, pid } => {

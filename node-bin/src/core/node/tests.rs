@@ -19,9 +19,13 @@ struct World {
     fetches: Vec<(NodeId, u64, NodeId)>,
     /// Ticks given before the node's `next_deadline` (each checked to change nothing).
     early_ticks: u64,
+    /// Nodes cut off from every other node (a partition): their messages are dropped.
+    isolated: BTreeSet<NodeId>,
+    /// The planted bugs of every node (and of every restart).
+    bugs: Bugs,
 }
 
-fn cfg(id: &str, gen: u64, seed: u64) -> Config {
+fn cfg_with(id: &str, gen: u64, seed: u64, bugs: Bugs) -> Config {
     let timing = Timing {
         claim_lease: Duration::from_millis(1500),
         ..Timing::default()
@@ -34,19 +38,27 @@ fn cfg(id: &str, gen: u64, seed: u64) -> Config {
             .collect(),
         gen,
         seed,
-        bugs: Bugs::default(),
+        bugs,
         timing,
     }
 }
 
 impl World {
     fn new(seed: u64) -> World {
+        World::with_bugs(seed, Bugs::default())
+    }
+
+    fn with_bugs(seed: u64, bugs: Bugs) -> World {
         let nodes = ["n1", "n2", "n3"]
             .iter()
             .map(|id| {
                 (
                     NodeId::from(*id),
-                    Node::new(cfg(id, 1, seed), Vec::new(), Duration::ZERO),
+                    Node::new(
+                        cfg_with(id, 1, seed, bugs.clone()),
+                        Vec::new(),
+                        Duration::ZERO,
+                    ),
                 )
             })
             .collect();
@@ -61,6 +73,8 @@ impl World {
             rng: ChaCha8Rng::seed_from_u64(seed),
             fetches: Vec::new(),
             early_ticks: 0,
+            isolated: BTreeSet::new(),
+            bugs,
         }
     }
 
@@ -131,7 +145,9 @@ impl World {
                 budget -= 1;
                 let i = self.rng.gen_range(0..self.net.len());
                 let (from, to, msg) = self.net.swap_remove(i);
-                if self.down.contains(&from) || self.rng.gen_bool(0.02) {
+                let cut =
+                    from != to && (self.isolated.contains(&from) || self.isolated.contains(&to));
+                if self.down.contains(&from) || cut || self.rng.gen_bool(0.02) {
                     continue;
                 }
                 self.input(&to, Input::Peer { from, msg });
@@ -186,7 +202,8 @@ impl World {
         for r in self.logs.get(&nid).cloned().unwrap_or_default() {
             last.insert(r.key.clone(), r);
         }
-        let node = Node::new(cfg(id, 2, seed), last.into_values().collect(), self.now);
+        let cfg = cfg_with(id, 2, seed, self.bugs.clone());
+        let node = Node::new(cfg, last.into_values().collect(), self.now);
         self.nodes.insert(nid.clone(), node);
         self.down.remove(&nid);
     }
@@ -493,4 +510,116 @@ fn quorum_read_of_tasks_goes_through_the_core() {
             definite: true,
         }
     );
+}
+
+fn granted(r: &ClientResp) -> bool {
+    matches!(r, ClientResp::Granted { .. })
+}
+
+/// `lonely-restart`: a node restarted while cut off from every peer grants a lock the
+/// majority has granted, once it has heard from nobody for `LONELY_GRACE`; without the bug, or
+/// without the restart, or once it hears a peer, it does not.
+#[test]
+fn lonely_restart_grants_alone_only_after_a_restart_while_cut_off() {
+    let n3 = NodeId::from("n3");
+    for bug in [false, true] {
+        let bugs = Bugs {
+            lonely_restart: bug,
+            ..Bugs::default()
+        };
+        let mut w = World::with_bugs(7, bugs);
+        w.run(500);
+        // n2 is cut off but not restarted: it never decides alone.
+        w.isolated.insert(NodeId::from("n2"));
+        w.run(LONELY_GRACE.as_millis() as u64 + 500);
+        let r = w.acquire("n2", "l0", "x", 1000);
+        assert!(
+            !granted(&r),
+            "bug {bug}: a node cut off without a restart: {r:?}"
+        );
+        w.isolated.clear();
+        w.run(1000);
+        // n3 is cut off, killed and restarted while still cut off.
+        w.isolated.insert(n3.clone());
+        w.down.insert(n3.clone());
+        w.run(100);
+        w.restart("n3", 8);
+        let t1 = token(&w.acquire("n1", "l", "a", 60_000));
+        // Within the grace it still asks a majority (and times out).
+        let r = w.acquire("n3", "l", "b", 60_000);
+        assert!(!granted(&r), "bug {bug}: within the grace: {r:?}");
+        w.run(LONELY_GRACE.as_millis() as u64);
+        // After it, only the bug grants the lock `a` holds: a split lock.
+        let r = w.acquire("n3", "l", "b", 60_000);
+        assert_eq!(
+            granted(&r),
+            bug,
+            "bug {bug}: lonely after the grace: {r:?} (a holds {t1})"
+        );
+        // Healed: n3 hears its peers and asks the majority again.
+        w.isolated.clear();
+        w.run(1000);
+        let r = w.acquire("n3", "l", "c", 60_000);
+        assert!(!granted(&r), "bug {bug}: after the heal: {r:?}");
+    }
+}
+
+/// `ack-before-flush`: a submit that arrives while another submit replicates is acknowledged
+/// at once; a kill before the flush (`FLUSH_INTERVAL`) loses it, and without the kill the
+/// flush replicates it. Without the bug, neither submit is acknowledged before its quorum.
+#[test]
+fn ack_before_flush_acks_a_batched_submit_that_a_kill_in_the_window_loses() {
+    let n1 = NodeId::from("n1");
+    let submit = |id: &str| ClientCmd::Submit {
+        id: id.into(),
+        work_ms: 10,
+    };
+    for (bug, kill) in [(false, true), (true, false), (true, true)] {
+        let bugs = Bugs {
+            ack_before_flush: bug,
+            ..Bugs::default()
+        };
+        let mut w = World::with_bugs(3, bugs);
+        w.run(500);
+        // Two submits reach n1 in the same instant: the second finds the first replicating.
+        w.input(
+            &n1,
+            Input::Client {
+                req: 901,
+                cmd: submit("first"),
+            },
+        );
+        w.input(
+            &n1,
+            Input::Client {
+                req: 902,
+                cmd: submit("second"),
+            },
+        );
+        assert!(
+            !w.replies.contains_key(&901),
+            "bug {bug}: the first waits for its quorum"
+        );
+        assert_eq!(
+            w.replies.get(&902).cloned(),
+            bug.then_some(ClientResp::Submitted),
+            "bug {bug}: the second is acknowledged at once only with the bug"
+        );
+        if kill {
+            // SIGKILL within the window; its datagrams in flight are dropped too (the first
+            // submit, never acknowledged, may go either way; it is not checked).
+            w.down.insert(n1.clone());
+            w.net.retain(|(from, _, _)| *from != n1);
+            w.run(100);
+            w.restart("n1", 4);
+        }
+        w.run(3000);
+        let tasks = w.tasks();
+        assert_eq!(
+            tasks.contains_key("second"),
+            !(bug && kill),
+            "bug {bug}, kill {kill}: the acknowledged submit {}",
+            if bug && kill { "is lost" } else { "is there" }
+        );
+    }
 }
