@@ -21,14 +21,16 @@ pub mod search;
 use crate::plan::Plan;
 use edits::{keep_blocks, keep_faults, keep_workers, op_blocks, simple_edits};
 
-/// The systems whose runs are deterministic (a seed and a plan give one history), for
-/// which a candidate is one run. None yet: every system here runs real processes.
-pub const DETERMINISTIC_SYSTEMS: &[&str] = &[];
+/// Whether runs of `system` are deterministic (a seed and a plan give one history), so
+/// that a candidate is one run: the simulated systems ([`crate::systems::is_simulated`]).
+pub fn is_deterministic(system: &str) -> bool {
+    crate::systems::is_simulated(system)
+}
 
 /// How many runs decide one candidate on `system`: 1 when its runs are deterministic,
 /// else `tries` (a candidate fails when any of them shows a target class).
 pub fn tries_per_candidate(system: &str, tries: u32) -> u32 {
-    if DETERMINISTIC_SYSTEMS.contains(&system) {
+    if is_deterministic(system) {
         1
     } else {
         tries
@@ -263,5 +265,8 @@ mod tests {
     #[test]
     fn deterministic_systems_decide_in_one_run() {
         assert_eq!(tries_per_candidate("gauntlet-node", 3), 3);
+        assert_eq!(tries_per_candidate("etcd", 3), 3);
+        assert_eq!(tries_per_candidate(crate::systems::sim::NAME, 3), 1);
+        assert!(is_deterministic(crate::systems::sim::NAME));
     }
 }
