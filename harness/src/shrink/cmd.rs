@@ -185,7 +185,7 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
         t0,
     };
     let failed_by = failed_by_ms(&input.run_dir);
-    let found = super::shrink_from(input.plan.clone(), failed_by, &mut oracle);
+    let found = super::shrink_from(input.plan.clone(), failed_by, deterministic, &mut oracle);
     oracle.progress.finish();
     let search_runs = oracle.runs;
     let search_seconds = t0.elapsed().as_secs_f64();
