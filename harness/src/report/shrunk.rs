@@ -29,6 +29,8 @@ pub struct Info {
     pub runs: u32,
     /// Whether the plan is proven 1-minimal.
     pub minimal: bool,
+    /// The system's runs are deterministic (one rerun says exactly whether it reproduces).
+    pub deterministic: bool,
     /// The command that reruns it.
     pub rerun: String,
 }
@@ -44,6 +46,7 @@ pub fn stored(dir: &Path) -> Option<(Plan, Info)> {
         reproduced: u32::try_from(log["reproduced"]["k"].as_u64()?).ok()?,
         runs: u32::try_from(log["reproduced"]["n"].as_u64()?).ok()?,
         minimal: log["minimal"].as_bool()?,
+        deterministic: log["deterministic"].as_bool().unwrap_or(false),
         rerun: log["rerun"].as_str()?.to_string(),
     };
     Some((plan, info))
@@ -73,13 +76,16 @@ pub fn section(plan: &Plan, info: &Info) -> String {
     let _ = write!(
         s,
         "<section id=\"{SECTION_ID}\"><h2>Shrunk plan</h2><p>Shrunk from <a href=\"../report.html\">the \
-         original run</a> (<code>{}</code>): {} → <b>{}</b>. Reproduces <b>{} of {}</b> tries; {}.</p>\
+         original run</a> (<code>{}</code>): {} → <b>{}</b>. The final plan <b>{}</b>; {}.</p>\
          <p>Rerun: <code>{}</code></p>",
         esc(&info.original.display().to_string()),
         esc(&info.original_size.to_string()),
         esc(&now.to_string()),
-        info.reproduced,
-        info.runs,
+        esc(&crate::shrink::output::reproduction(
+            info.deterministic,
+            info.reproduced,
+            info.runs
+        )),
         if info.minimal {
             "1-minimal: removing any one remaining fault, worker or op block made the failure disappear"
         } else {
@@ -161,11 +167,22 @@ mod tests {
             reproduced: 2,
             runs: 3,
             minimal: true,
+            deterministic: false,
             rerun: "gauntlet run --plan=x".into(),
         };
         let s = section(&plan, &info);
         assert!(s.contains("href=\"../report.html\""));
-        assert!(s.contains("2 of 3"));
+        assert!(s.contains("reproduces 2 of 3 tries"));
+        let exact = section(
+            &plan,
+            &Info {
+                deterministic: true,
+                reproduced: 1,
+                runs: 1,
+                ..info.clone()
+            },
+        );
+        assert!(exact.contains("reproduces exact (deterministic)"));
         assert_eq!(s.matches("<td><code>").count(), Size::of(&plan).ops);
         assert!(!plan.faults.is_empty());
         for f in &plan.faults {

@@ -133,12 +133,15 @@ pub fn check_input(args: &ShrinkArgs) -> anyhow::Result<Input> {
 /// Runs `gauntlet shrink`.
 pub fn main(args: ShrinkArgs) -> anyhow::Result<Exit> {
     let input = check_input(&args)?;
-    crate::run::enter_sandbox(input.cfg.net)?;
+    // A simulated run needs no root and no namespace: its candidates run in-process.
+    if !crate::systems::is_simulated(&input.cfg.system) {
+        crate::run::enter_sandbox(input.cfg.net)?;
+    }
     Ok(shrink_run(&input, &args)?.exit)
 }
 
-/// Shrinks a checked input ([`check_input`]); the process must already be in its
-/// controller namespace (as for [`crate::run::run_once`]).
+/// Shrinks a checked input ([`check_input`]); for a system of real processes the process
+/// must already be in its controller namespace (as for [`crate::run::run_once`]).
 pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
     let shrunk = input.run_dir.join(SHRUNK_DIR);
     if shrunk.exists() {
@@ -150,11 +153,17 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
     let t0 = Instant::now();
     let classes: Vec<String> = input.target.classes.iter().cloned().collect();
     let original = Size::of(&input.plan);
+    let deterministic = super::is_deterministic(&input.cfg.system);
+    let tries = super::tries_per_candidate(&input.cfg.system, args.tries);
     eprintln!(
-        "shrink: {} showed {}; {original}; {} tries a candidate; budget {}{}",
+        "shrink: {} showed {}; {original}; {}; budget {}{}",
         input.run_dir.display(),
         classes.join(", "),
-        super::tries_per_candidate(&input.cfg.system, args.tries),
+        if deterministic {
+            "one deterministic run a candidate".to_string()
+        } else {
+            format!("{tries} tries a candidate")
+        },
         humantime::format_duration(args.max_time),
         args.max_runs
             .map(|r| format!(", {r} runs"))
@@ -163,7 +172,7 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
     let mut oracle = RealRuns {
         cfg: input.cfg.clone(),
         target: input.target.clone(),
-        tries: super::tries_per_candidate(&input.cfg.system, args.tries),
+        tries,
         work: shrunk.join("work"),
         deadline: t0 + args.max_time,
         max_runs: args.max_runs,
@@ -176,15 +185,16 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
         t0,
     };
     let failed_by = failed_by_ms(&input.run_dir);
-    let found = super::shrink_from(input.plan.clone(), failed_by, &mut oracle);
+    let found = super::shrink_from(input.plan.clone(), failed_by, deterministic, &mut oracle);
     oracle.progress.finish();
     let search_runs = oracle.runs;
     let search_seconds = t0.elapsed().as_secs_f64();
-    // How often the final plan reproduces: N more runs of it, all of them.
+    // How often the final plan reproduces: N more runs of it, all of them (one for a
+    // deterministic system: it replays exactly).
     let verify = if oracle.interrupted {
         Verification::default()
     } else {
-        oracle.verify(&found.plan, args.tries)
+        oracle.verify(&found.plan, tries)
     };
     let evidence = verify
         .first_failing
@@ -204,6 +214,7 @@ pub fn shrink_run(input: &Input, args: &ShrinkArgs) -> anyhow::Result<Done> {
         classes: &classes,
         original,
         complete,
+        deterministic,
         reproduced: verify.reproduced,
         verify_runs: verify.runs,
         search_runs,

@@ -335,6 +335,35 @@ fn fault_edits(plan: &Plan, i: usize, f: &PlannedFault, out: &mut Vec<(String, O
     }
 }
 
+/// The lowest loss or duplication chance an edit leaves: 0.01 (lower still, removing the
+/// fault is the fault ddmin's to try).
+pub const MIN_CHANCE: f64 = 0.01;
+
+/// The edits only a simulated run gets (its candidates cost one deterministic run each):
+/// lower the message loss of a loss fault (its drop chance halved). Only what the plan
+/// records: the simulator's own loss and duplication are its defaults (0), which no flag
+/// sets, and a plan holds no duplicating (netem) fault (`Plan::validate` refuses one), so
+/// there is no duplication to lower. Each labelled, each a valid plan.
+pub fn sim_edits(plan: &Plan) -> Vec<(String, Plan)> {
+    let mut out = Vec::new();
+    for (i, f) in plan.faults.iter().enumerate() {
+        let Fault::Loss { probability, .. } = &f.fault else {
+            continue;
+        };
+        let lower = probability / 2.0;
+        if lower < MIN_CHANCE {
+            continue;
+        }
+        let mut p = plan.clone();
+        if let Fault::Loss { probability, .. } = &mut p.faults[i].fault {
+            *probability = lower;
+        }
+        let label = format!("faults[{i}] ({}): loss {probability} -> {lower}", f.name);
+        out.extend(valid(p).map(|p| (label, p)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +375,42 @@ mod tests {
         o.nemesis_interval_ms = 1000;
         o.nemesis = "partition,kill,pause".parse().unwrap();
         generate(&o)
+    }
+
+    /// Proves the simulator-only edit halves a loss fault's chance (down to [`MIN_CHANCE`])
+    /// and touches nothing else; a plan without loss faults gets none.
+    #[test]
+    fn sim_edits_halve_message_loss() {
+        let mut o = opts(4);
+        o.time_limit_ms = 10_000;
+        o.nemesis_interval_ms = 1000;
+        o.nemesis = "lossy,kill".parse().unwrap();
+        let p = generate(&o);
+        let lossy: Vec<usize> = (0..p.faults.len())
+            .filter(|&i| matches!(p.faults[i].fault, Fault::Loss { .. }))
+            .collect();
+        assert!(!lossy.is_empty(), "seed 4 plans a loss fault");
+        let edits = sim_edits(&p);
+        assert_eq!(edits.len(), lossy.len());
+        for ((label, q), &i) in edits.iter().zip(&lossy) {
+            let (Fault::Loss { probability: a, .. }, Fault::Loss { probability: b, .. }) =
+                (&p.faults[i].fault, &q.faults[i].fault)
+            else {
+                unreachable!()
+            };
+            assert_eq!(*b, a / 2.0, "{label}");
+            let mut back = q.clone();
+            back.faults[i] = p.faults[i].clone();
+            assert_eq!(back, p, "{label} changed more than the chance");
+        }
+        let mut low = p.clone();
+        for i in &lossy {
+            if let Fault::Loss { probability, .. } = &mut low.faults[*i].fault {
+                *probability = MIN_CHANCE * 1.5;
+            }
+        }
+        assert!(sim_edits(&low).is_empty());
+        assert!(sim_edits(&plan()).is_empty());
     }
 
     #[test]

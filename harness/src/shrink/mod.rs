@@ -19,16 +19,18 @@ pub mod output;
 pub mod search;
 
 use crate::plan::Plan;
-use edits::{keep_blocks, keep_faults, keep_workers, op_blocks, simple_edits};
+use edits::{keep_blocks, keep_faults, keep_workers, op_blocks, sim_edits, simple_edits};
 
-/// The systems whose runs are deterministic (a seed and a plan give one history), for
-/// which a candidate is one run. None yet: every system here runs real processes.
-pub const DETERMINISTIC_SYSTEMS: &[&str] = &[];
+/// Whether runs of `system` are deterministic (a seed and a plan give one history), so
+/// that a candidate is one run: the simulated systems ([`crate::systems::is_simulated`]).
+pub fn is_deterministic(system: &str) -> bool {
+    crate::systems::is_simulated(system)
+}
 
 /// How many runs decide one candidate on `system`: 1 when its runs are deterministic,
 /// else `tries` (a candidate fails when any of them shows a target class).
 pub fn tries_per_candidate(system: &str, tries: u32) -> u32 {
-    if DETERMINISTIC_SYSTEMS.contains(&system) {
+    if is_deterministic(system) {
         1
     } else {
         tries
@@ -55,9 +57,9 @@ pub struct Shrunk {
     pub complete: bool,
 }
 
-/// [`shrink_from`] without a hint.
+/// [`shrink_from`] without a hint, with the passes of real processes.
 pub fn shrink(start: Plan, oracle: &mut impl Oracle) -> Shrunk {
-    shrink_from(start, None, oracle)
+    shrink_from(start, None, false, oracle)
 }
 
 /// Shrinks `start` (a plan known to fail): first the time limit (to `failed_by_ms`, when
@@ -66,7 +68,13 @@ pub fn shrink(start: Plan, oracle: &mut impl Oracle) -> Shrunk {
 /// rounds of ddmin over faults, ddmin over client
 /// workers, the simple passes and ddmin over op blocks, until a round changes nothing (1-minimal
 /// with respect to faults, workers and op blocks) or the oracle says the budget is spent.
-pub fn shrink_from(start: Plan, failed_by_ms: Option<u64>, oracle: &mut impl Oracle) -> Shrunk {
+/// `simulated` adds the simulator-only edits ([`edits::sim_edits`]) to the simple passes.
+pub fn shrink_from(
+    start: Plan,
+    failed_by_ms: Option<u64>,
+    simulated: bool,
+    oracle: &mut impl Oracle,
+) -> Shrunk {
     let (mut plan, complete, _) = search::greedy(
         start,
         |p| edits::time_edits(p, failed_by_ms),
@@ -80,7 +88,7 @@ pub fn shrink_from(start: Plan, failed_by_ms: Option<u64>, oracle: &mut impl Ora
     }
     for _ in 0..MAX_ROUNDS {
         let before = plan.clone();
-        match round(plan, oracle) {
+        match round(plan, simulated, oracle) {
             (p, false) => {
                 return Shrunk {
                     plan: p,
@@ -103,7 +111,7 @@ pub fn shrink_from(start: Plan, failed_by_ms: Option<u64>, oracle: &mut impl Ora
 }
 
 /// One round of every pass; the plan after it and whether every pass ran to its end.
-fn round(mut plan: Plan, oracle: &mut impl Oracle) -> (Plan, bool) {
+fn round(mut plan: Plan, simulated: bool, oracle: &mut impl Oracle) -> (Plan, bool) {
     let n = plan.faults.len();
     let found = search::ddmin(n, |keep| {
         oracle.fails(
@@ -129,7 +137,14 @@ fn round(mut plan: Plan, oracle: &mut impl Oracle) -> (Plan, bool) {
         return (plan, false);
     }
 
-    let (p, complete, _) = search::greedy(plan, simple_edits, |label, cand| {
+    let edits = |p: &Plan| {
+        let mut e = simple_edits(p);
+        if simulated {
+            e.extend(sim_edits(p));
+        }
+        e
+    };
+    let (p, complete, _) = search::greedy(plan, edits, |label, cand| {
         oracle.fails(cand, "simple", label)
     });
     plan = p;
@@ -263,5 +278,8 @@ mod tests {
     #[test]
     fn deterministic_systems_decide_in_one_run() {
         assert_eq!(tries_per_candidate("gauntlet-node", 3), 3);
+        assert_eq!(tries_per_candidate("etcd", 3), 3);
+        assert_eq!(tries_per_candidate(crate::systems::sim::NAME, 3), 1);
+        assert!(is_deterministic(crate::systems::sim::NAME));
     }
 }

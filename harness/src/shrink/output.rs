@@ -142,6 +142,8 @@ pub struct Outputs<'a> {
     pub original: Size,
     /// 1-minimal.
     pub complete: bool,
+    /// The system's runs are deterministic: one rerun says exactly whether it reproduces.
+    pub deterministic: bool,
     /// Reruns of the final plan that reproduced (K).
     pub reproduced: u32,
     /// Reruns of the final plan (N).
@@ -200,6 +202,7 @@ impl Outputs<'_> {
             "minimal": self.complete,
             "interrupted": self.interrupted,
             "reproduced": {"k": self.reproduced, "n": self.verify_runs},
+            "deterministic": self.deterministic,
             "search_runs": self.search_runs,
             "search_seconds": self.search_seconds,
             "seconds": self.seconds,
@@ -240,6 +243,7 @@ impl Outputs<'_> {
                 reproduced: self.reproduced,
                 runs: self.verify_runs,
                 minimal: self.complete,
+                deterministic: self.deterministic,
                 rerun: self.rerun(),
             };
             crate::report::shrunk::render(self.shrunk, self.plan, &info)?;
@@ -247,17 +251,22 @@ impl Outputs<'_> {
         write_json(&self.shrunk.join(SHRINK_JSON), &self.log())
     }
 
+    /// How the final plan reproduced, in words: K of N tries, or, for a deterministic
+    /// system, exactly (one rerun decides).
+    pub fn reproduction(&self) -> String {
+        reproduction(self.deterministic, self.reproduced, self.verify_runs)
+    }
+
     /// What the command prints at the end.
     pub fn summary(&self) -> String {
         let last = Size::of(self.plan);
         format!(
             "shrink: {} -> {last}\n\
-             shrink: reproduces {} of {} tries; {}\n\
+             shrink: {}; {}\n\
              shrink: {} search runs in {:.0} s; {:.0} s in all\n\
              shrunk: {}\nrerun:  {}\n",
             self.original,
-            self.reproduced,
-            self.verify_runs,
+            self.reproduction(),
             if self.complete {
                 "1-minimal (faults, workers, op blocks)"
             } else if self.interrupted {
@@ -271,6 +280,16 @@ impl Outputs<'_> {
             self.shrunk.display(),
             self.rerun()
         )
+    }
+}
+
+/// How a final plan reproduced: "reproduces exact (deterministic)" when one rerun of a
+/// deterministic system showed a target class, else K of N.
+pub fn reproduction(deterministic: bool, k: u32, n: u32) -> String {
+    match (deterministic, k) {
+        (true, 0) if n > 0 => "does not reproduce (deterministic: 0 of 1)".to_string(),
+        (true, k) if k > 0 => "reproduces exact (deterministic)".to_string(),
+        _ => format!("reproduces {k} of {n} tries"),
     }
 }
 
