@@ -235,7 +235,7 @@ impl ExecFlags {
             b.parse::<nemesis::BackendChoice>()
                 .map_err(|e| bad_input(format!("--net-backend: {e}")))?;
         }
-        Ok(RunConfig {
+        let cfg = RunConfig {
             system: system.name.to_string(),
             plan,
             plan_file,
@@ -249,7 +249,9 @@ impl ExecFlags {
             op_timeout_ms: millis("--op-timeout", op_timeout)?,
             min_ok_ops: self.min_ok_ops,
             lock_model: self.lock_model,
-        })
+        };
+        (system.check_config)(&cfg)?;
+        Ok(cfg)
     }
 }
 

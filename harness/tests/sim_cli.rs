@@ -263,6 +263,25 @@ fn bad_input_is_254_naming_it_and_writes_nothing() {
             vec!["torture", "--sim", "--seeds=0..2", "--jobs=0"],
             "--jobs: 0; expected at least 1",
         ),
+        // Refused once, up front, not as an error of every seed.
+        (
+            vec![
+                "torture",
+                "--sim",
+                "--seeds=0..300",
+                "--node-arg=--bug=typo",
+            ],
+            "--node-arg: unknown bug \"typo\"",
+        ),
+        (
+            vec![
+                "bug-hunt",
+                "--sim",
+                "--seeds=0..3",
+                "--node-arg=--tick-ms=5",
+            ],
+            "--node-arg: the sim system takes only --bug=NAME",
+        ),
     ] {
         let mut argv = argv;
         argv.extend(["--store", s]);

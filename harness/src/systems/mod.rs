@@ -43,6 +43,10 @@ pub struct System {
     /// Bad input (254) when the program is not one the system can drive (the wrong
     /// program, an unsupported version); called before any namespace is made.
     pub check_bin: fn(&Path) -> anyhow::Result<()>,
+    /// Bad input (254) when the resolved run is one the system cannot run (a node argument
+    /// it does not model), checked when the flags are resolved: before anything starts, and
+    /// once for a whole torture or bug-hunt.
+    pub check_config: fn(&RunConfig) -> anyhow::Result<()>,
     /// Sets the system up for `cfg` in the run directory (no node started yet).
     pub open: fn(&RunConfig, &Path) -> anyhow::Result<Box<dyn Cluster>>,
     /// For a simulated system: the whole run, in-process (no binary, no namespaces, no
@@ -104,6 +108,11 @@ impl System {
 /// Whether the system `name` is simulated (runs in-process: no namespaces, no binary).
 pub fn is_simulated(name: &str) -> bool {
     by_name(name).is_ok_and(|s| s.simulate.is_some())
+}
+
+/// A run check that accepts every run (a system that takes any node arguments).
+pub fn any_config(_: &RunConfig) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// A program check that accepts any program (a system whose binary has no version to check).

@@ -53,6 +53,7 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     bin_hint: "install it with `apt-get install etcd-server` (Debian/Ubuntu: etcd 3.4), or \
                give its path with --node-bin",
     check_bin,
+    check_config: crate::systems::any_config,
     open,
     simulate: None,
 };

@@ -37,6 +37,7 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     bin_hint: "build it with `cargo build --release -p node-bin`, or `cargo build -p node-bin` \
                for a debug build",
     check_bin: crate::systems::any_bin,
+    check_config: crate::systems::any_config,
     open,
     simulate: None,
 };

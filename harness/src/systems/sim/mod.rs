@@ -48,6 +48,7 @@ pub const SYSTEM: crate::systems::System = crate::systems::System {
     faults: &crate::config::FaultKind::ALL,
     bin_hint: "the sim system runs the node's cores in-process and needs no binary",
     check_bin: crate::systems::any_bin,
+    check_config: |cfg| sim_config(cfg).map(|_| ()),
     open,
     simulate: Some(run_once),
 };
@@ -70,13 +71,15 @@ pub fn offers(client: Arc<SimClient>) -> Offers {
 
 /// The planted bugs `gauntlet-node --bug` knows, with what each switches on in the core
 /// (`lease-by-wall-clock` is a shell bug: the core is fed the wall clock).
-pub const BUGS: [&str; 6] = [
+pub const BUGS: [&str; 8] = [
     "ack-before-quorum",
     "lock-without-quorum",
     "early-lease-expiry",
     "failover-skips-cas",
     "stale-read",
     "lease-by-wall-clock",
+    "ack-before-flush",
+    "lonely-restart",
 ];
 
 /// The simulator's configuration for `cfg`: bad node arguments are bad input (254).
@@ -107,6 +110,8 @@ pub fn sim_config(cfg: &RunConfig) -> anyhow::Result<SimConfig> {
             "failover-skips-cas" => bugs.failover_skips_cas = true,
             "stale-read" => bugs.stale_read = true,
             "lease-by-wall-clock" => c.feed_wall_clock = true,
+            "ack-before-flush" => bugs.ack_before_flush = true,
+            "lonely-restart" => bugs.lonely_restart = true,
             other => {
                 return Err(bad_input(format!(
                     "--node-arg: unknown bug {other:?} (expected {})",
@@ -362,6 +367,18 @@ mod tests {
             min_ok_ops: 10,
             lock_model: Default::default(),
         }
+    }
+
+    /// Proves the simulated node knows every planted bug bug-hunt knows (which a CLI test
+    /// compares with gauntlet-node's `--bug` values), so none is refused on `--sim` alone.
+    #[test]
+    fn every_planted_bug_runs_on_the_simulator() {
+        let ours: std::collections::BTreeSet<&str> = BUGS.into_iter().collect();
+        let hunted: std::collections::BTreeSet<&str> = crate::bughunt::PLANTED_BUGS
+            .iter()
+            .map(|b| b.name)
+            .collect();
+        assert_eq!(ours, hunted);
     }
 
     /// Proves node arguments other than planted bugs are refused (254) naming the argument,
