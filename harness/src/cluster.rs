@@ -37,6 +37,21 @@ pub enum Reply<T> {
     Info(String),
 }
 
+impl<T> Reply<T> {
+    /// Reads an ok reply's body with `f`; a body that cannot be read is `Info` (something
+    /// happened, what cannot be said). Fail and info pass through.
+    pub fn read_ok<U>(self, f: impl FnOnce(T) -> Result<U, String>) -> Reply<U> {
+        match self {
+            Reply::Ok(v) => match f(v) {
+                Ok(u) => Reply::Ok(u),
+                Err(e) => Reply::Info(e),
+            },
+            Reply::Fail(e) => Reply::Fail(e),
+            Reply::Info(e) => Reply::Info(e),
+        }
+    }
+}
+
 /// The system's nodes inside the sandbox (Jepsen's `db`). Blocking methods: call them from
 /// a plain thread or `spawn_blocking`.
 pub trait Cluster: Send + Sync {

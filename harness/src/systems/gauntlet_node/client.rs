@@ -100,16 +100,9 @@ fn classify(status: StatusCode, body: Value) -> Reply<Value> {
     }
 }
 
+/// A 200 whose body cannot be read is `Info` ([`Reply::read_ok`]).
 fn map<T>(r: Reply<Value>, f: impl FnOnce(Value) -> Result<T, String>) -> Reply<T> {
-    match r {
-        Reply::Ok(v) => match f(v) {
-            Ok(t) => Reply::Ok(t),
-            // A 200 we cannot read: something happened, we cannot say what.
-            Err(e) => Reply::Info(e),
-        },
-        Reply::Fail(e) => Reply::Fail(e),
-        Reply::Info(e) => Reply::Info(e),
-    }
+    r.read_ok(f)
 }
 
 impl TasksClient for NodeClient {
