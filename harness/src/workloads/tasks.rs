@@ -5,6 +5,7 @@
 //! History ops: `submit` `{"task"}`; `read-tasks` `null` -> ok `{"tasks": {ID: {"state",
 //! "runs"}}}`; the nemesis op `recovery` says how the wait ended (docs/history-format.md).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,8 +109,19 @@ pub fn submit_value(task: &str) -> Value {
     json!({ "task": task })
 }
 
+/// At most this many final reads per run (see [`recover_and_read`]).
+pub const MAX_FINAL_READS: usize = 5;
+
 /// The tasks' final phase: the recovery wait, then the final read. Shared by every workload
 /// that submits tasks or whose results have always included a final read.
+///
+/// The wait's reads are not recorded and the final read may be answered by another majority,
+/// so the final read can show a task the wait's last read did not (a submit that ended `info`
+/// after its value reached only a minority of acceptors: whether a quorum read sees it
+/// depends on which majority answers). The checker judges `not-done` against the final read,
+/// so a wait that ended `done` is only proof when the final read agrees: when it shows a task
+/// not done, the wait resumes (within the same budget) and a new final read follows, at most
+/// [`MAX_FINAL_READS`] in all. The checker takes the last `recovery` op and the last ok read.
 pub async fn recover_and_read(f: FinalCtx<'_>) -> FinalReport {
     let Some(client) = client(f.offers) else {
         return FinalReport {
@@ -119,32 +131,79 @@ pub async fn recover_and_read(f: FinalCtx<'_>) -> FinalReport {
     };
     let nodes = f.cluster.nodes().to_vec();
     let liveness = f.cluster.task_liveness();
-    let mut report = FinalReport {
-        recovery: await_tasks_done(f.ctx, &*client, f.cluster, &nodes, f.budget, liveness)
-            .await
-            .text,
-        ..FinalReport::default()
-    };
-    if *f.ctx.stop.borrow() {
-        return report;
+    let start = Instant::now();
+    let mut report = FinalReport::default();
+    let mut reads = 0usize;
+    let mut seen_open = BTreeSet::new();
+    loop {
+        let left = f.budget.saturating_sub(start.elapsed());
+        let wait = await_tasks_done(
+            f.ctx, &*client, f.cluster, &nodes, left, liveness, &seen_open,
+        )
+        .await;
+        report.recovery = wait.text.clone();
+        if *f.ctx.stop.borrow() {
+            return report;
+        }
+        let read = final_read(f.ctx, &*client, &nodes, 2).await;
+        reads += 1;
+        report.final_read = read.as_ref().map(|r| r.node.0.clone());
+        let Some(read) = read else {
+            report
+                .problems
+                .push("no node answered the final read".into());
+            return report;
+        };
+        if !resume_wait(wait.outcome, &read, reads, start.elapsed() < f.budget) {
+            if reads > 1 {
+                report.recovery = format!("{} ({})", report.recovery, reread_note(reads));
+            }
+            return report;
+        }
+        seen_open.extend(read.open);
     }
-    report.final_read = final_read(f.ctx, &*client, &nodes, 2).await.map(|n| n.0);
-    if report.final_read.is_none() {
-        report
-            .problems
-            .push("no node answered the final read".into());
-    }
-    report
+}
+
+/// Whether the recovery wait resumes after a final read: the wait saw every task done but the
+/// read shows some not done, and both the budget and [`MAX_FINAL_READS`] allow another round.
+/// The resumed wait then also waits for the tasks this read showed not done to show up done
+/// (see [`recovered`]).
+pub fn resume_wait(outcome: &str, read: &FinalRead, reads: usize, budget_left: bool) -> bool {
+    outcome == "done" && !read.open.is_empty() && reads < MAX_FINAL_READS && budget_left
+}
+
+/// The recovery wait's test of one read: every task in it done, and every task an earlier
+/// final read showed not done (`seen_open`) present in it.
+pub fn recovered(tasks: &serde_json::Map<String, Value>, seen_open: &BTreeSet<String>) -> bool {
+    open_tasks(tasks).is_empty() && seen_open.iter().all(|id| tasks.contains_key(id))
+}
+
+/// What the recovery summary adds when the wait had to resume.
+pub fn reread_note(reads: usize) -> String {
+    format!(
+        "{reads} final reads: the earlier ones showed tasks the wait's reads had not, not done yet"
+    )
+}
+
+/// What a final read returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalRead {
+    /// The node that answered.
+    pub node: NodeId,
+    /// Tasks in the read.
+    pub tasks: usize,
+    /// Tasks in the read whose state is not `done`, by id.
+    pub open: Vec<String>,
 }
 
 /// The final read: `read-tasks` on each node in turn until one answers ok, at most
-/// `rounds` times around. Every attempt is recorded. Returns the node that answered.
+/// `rounds` times around. Every attempt is recorded. Returns who answered and what it saw.
 pub async fn final_read(
     ctx: &Ctx,
     client: &dyn TasksClient,
     nodes: &[NodeId],
     rounds: usize,
-) -> Option<NodeId> {
+) -> Option<FinalRead> {
     for _ in 0..rounds {
         for node in nodes {
             let process = ctx.fresh_process();
@@ -155,11 +214,28 @@ pub async fn final_read(
             let ok = c.kind == OpType::Ok;
             ctx.rec.complete(process, "read-tasks", c, n);
             if ok {
-                return Some(node.clone());
+                let (tasks, open) = match &r {
+                    Reply::Ok(Value::Object(t)) => (t.len(), open_tasks(t)),
+                    _ => (0, Vec::new()),
+                };
+                return Some(FinalRead {
+                    node: node.clone(),
+                    tasks,
+                    open,
+                });
             }
         }
     }
     None
+}
+
+/// The tasks of a read that are not `done`, by id.
+pub fn open_tasks(tasks: &serde_json::Map<String, Value>) -> Vec<String> {
+    tasks
+        .iter()
+        .filter(|(_, t)| t.get("state").and_then(Value::as_str) != Some("done"))
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// How the recovery wait ended: recorded in the history as the nemesis op `recovery`, so
@@ -188,6 +264,7 @@ pub async fn await_tasks_done(
     nodes: &[NodeId],
     max: Duration,
     liveness: Option<Duration>,
+    seen_open: &BTreeSet<String>,
 ) -> Recovery {
     let start = Instant::now();
     let until = start + max;
@@ -237,13 +314,10 @@ pub async fn await_tasks_done(
         let node = &nodes[i % nodes.len()];
         i += 1;
         if let Reply::Ok(Value::Object(tasks)) = client.read_tasks(node).await {
-            let open = tasks
-                .values()
-                .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
-                .count();
+            let done = recovered(&tasks, seen_open);
             // Recovered: every task done and every node ready (a cluster with a node still
             // down has not recovered, whatever its tasks say).
-            if open == 0 && all_ready {
+            if done && all_ready {
                 return end(
                     "done",
                     healthy_since,
@@ -274,5 +348,46 @@ pub async fn await_tasks_done(
             _ = tokio::time::sleep_until(next.into()) => {}
             _ = stop.wait_for(|s| *s) => return end("interrupted", healthy_since, "interrupted".into(), &unready),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(tasks: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+        tasks
+            .iter()
+            .map(|(id, state)| (id.to_string(), json!({"state": state, "runs": 1})))
+            .collect()
+    }
+
+    #[test]
+    fn a_wait_is_over_only_when_the_tasks_a_final_read_showed_open_show_up_done() {
+        let none = BTreeSet::new();
+        assert!(recovered(&read(&[("a", "done")]), &none));
+        assert!(!recovered(&read(&[("a", "done"), ("b", "pending")]), &none));
+        let seen: BTreeSet<String> = ["b".to_string()].into();
+        // A read that does not see `b` (another majority) does not end the wait.
+        assert!(!recovered(&read(&[("a", "done")]), &seen));
+        assert!(recovered(&read(&[("a", "done"), ("b", "done")]), &seen));
+    }
+
+    #[test]
+    fn the_wait_resumes_only_after_a_done_wait_and_within_its_bounds() {
+        let open = FinalRead {
+            node: NodeId::from("n1"),
+            tasks: 2,
+            open: vec!["b".into()],
+        };
+        let clean = FinalRead {
+            open: vec![],
+            ..open.clone()
+        };
+        assert!(resume_wait("done", &open, 1, true));
+        assert!(!resume_wait("done", &clean, 1, true));
+        assert!(!resume_wait("budget", &open, 1, true));
+        assert!(!resume_wait("done", &open, 1, false));
+        assert!(!resume_wait("done", &open, MAX_FINAL_READS, true));
     }
 }

@@ -21,6 +21,7 @@
 //! The futures of the workloads' sessions are polled here only, with a no-op waker, in worker
 //! order: nothing but the simulator's events decides what happens when.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -465,21 +466,37 @@ fn final_phase(d: &Driver, cfg: &RunConfig, rec: &Arc<Recorder>, notes: &mut Not
         notes.recovery = format!("none needed ({} workload)", workload.name());
         return;
     }
-    let budget = cfg.recovery_ms * MS;
-    notes.recovery = recovery_wait(d, rec, budget);
+    let start = d.now();
+    let until = start + cfg.recovery_ms * MS;
     let offers = super::offers(d.client.clone());
     let Some(runner) = workload.runner(&offers) else {
         return;
     };
     let (ctx, _stop_tx) = session_ctx(rec, &runner, 1_000_000);
     let client: &dyn TasksClient = &*d.client;
-    notes.final_read = d
-        .block_on(tasks::final_read(&ctx, client, &d.nodes, 2))
-        .map(|n| n.0);
-    if notes.final_read.is_none() {
-        notes
-            .problems
-            .push("no node answered the final read".into());
+    // As `tasks::recover_and_read`: the wait resumes while the final read shows a task the
+    // wait's reads had not seen done.
+    let mut reads = 0usize;
+    let mut seen_open = BTreeSet::new();
+    loop {
+        let (outcome, text) = recovery_wait(d, rec, start, until, &seen_open);
+        notes.recovery = text;
+        let read = d.block_on(tasks::final_read(&ctx, client, &d.nodes, 2));
+        reads += 1;
+        notes.final_read = read.as_ref().map(|r| r.node.0.clone());
+        let Some(read) = read else {
+            notes
+                .problems
+                .push("no node answered the final read".into());
+            return;
+        };
+        if !tasks::resume_wait(outcome, &read, reads, d.now() < until) {
+            if reads > 1 {
+                notes.recovery = format!("{} ({})", notes.recovery, tasks::reread_note(reads));
+            }
+            return;
+        }
+        seen_open.extend(read.open);
     }
 }
 
@@ -504,27 +521,35 @@ fn session_ctx(
 }
 
 /// [`tasks::await_tasks_done`] in virtual time: the same reads, readiness checks, outcome
-/// and `recovery` op.
-fn recovery_wait(d: &Driver, rec: &Recorder, budget: u64) -> String {
+/// and `recovery` op. The final phase's budget runs from `first` (its first wait) to
+/// `until`; returns the outcome and the summary text.
+fn recovery_wait(
+    d: &Driver,
+    rec: &Recorder,
+    first: u64,
+    until: u64,
+    seen_open: &BTreeSet<String>,
+) -> (&'static str, String) {
     let liveness = super::TASK_LIVENESS;
     let start = d.now();
-    let until = start + budget;
+    let budget = until - first;
     let mut i = 0usize;
     let mut healthy_since: Option<u64> = None;
-    let end = |outcome: &str, healthy_since: Option<u64>, text: String, unready: &[String]| {
-        let now = d.now();
-        let mut v = json!({
-            "outcome": outcome,
-            "waited_ms": (now - start) / MS,
-            "healthy_ms": healthy_since.map_or(0, |h| (now - h) / MS),
-            "liveness_ms": liveness.as_millis() as u64,
-        });
-        if !unready.is_empty() {
-            v["unready"] = json!(unready);
-        }
-        rec.nemesis_at(checkers::tasks::RECOVERY, v, d.hist(now));
-        text
-    };
+    let end =
+        |outcome: &'static str, healthy_since: Option<u64>, text: String, unready: &[String]| {
+            let now = d.now();
+            let mut v = json!({
+                "outcome": outcome,
+                "waited_ms": (now - start) / MS,
+                "healthy_ms": healthy_since.map_or(0, |h| (now - h) / MS),
+                "liveness_ms": liveness.as_millis() as u64,
+            });
+            if !unready.is_empty() {
+                v["unready"] = json!(unready);
+            }
+            rec.nemesis_at(checkers::tasks::RECOVERY, v, d.hist(now));
+            (outcome, text)
+        };
     loop {
         let unready: Vec<String> = d.nodes.iter().filter_map(|n| d.ready(n).err()).collect();
         let all_ready = unready.is_empty();
@@ -536,11 +561,7 @@ fn recovery_wait(d: &Driver, rec: &Recorder, budget: u64) -> String {
         let node = &d.nodes[i % d.nodes.len()];
         i += 1;
         if let Reply::Ok(Value::Object(tasks)) = d.block_on(d.client.read_tasks(node)) {
-            let open = tasks
-                .values()
-                .filter(|t| t.get("state").and_then(Value::as_str) != Some("done"))
-                .count();
-            if open == 0 && all_ready {
+            if tasks::recovered(&tasks, seen_open) && all_ready {
                 let text = format!("all {} tasks done", tasks.len());
                 return end("done", healthy_since, text, &unready);
             }
