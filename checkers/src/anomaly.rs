@@ -144,11 +144,50 @@ impl Results {
                 out.push(Anomaly {
                     checker: name.clone(),
                     class: INVALID,
-                    ops: BTreeSet::new(),
+                    ops: extra_ops(&x.detail),
                     detail: Value::String(x.summary.clone()),
                 });
             }
         }
         out
     }
+}
+
+/// The ops an extra checker's invalid result cites, where its detail has the linearizability
+/// checker's shape (`LinResults`): for each key not linearizable, the op that could not be
+/// linearized (invoke and completion) and the ops its window requires. Other details cite
+/// none.
+fn extra_ops(detail: &Value) -> BTreeSet<u64> {
+    let mut ops = BTreeSet::new();
+    let Some(failures) = detail.get("failures").and_then(Value::as_object) else {
+        return ops;
+    };
+    let mut cite = |op: &Value| {
+        for f in ["index", "completion"] {
+            if let Some(i) = op.get(f).and_then(Value::as_u64) {
+                ops.insert(i);
+            }
+        }
+    };
+    for key in failures.values() {
+        let Some(cx) = key.get("counterexample") else {
+            continue;
+        };
+        if let Some(stuck) = cx.get("stuck") {
+            cite(stuck);
+        }
+        for w in cx
+            .get("window")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if w.get("required").and_then(Value::as_bool) == Some(true) {
+                if let Some(op) = w.get("op") {
+                    cite(op);
+                }
+            }
+        }
+    }
+    ops
 }

@@ -254,3 +254,34 @@ fn the_model_is_suggested_from_the_ops() {
     assert_eq!(suggest_model(&tasks), None);
     assert_eq!(suggest_model(&[]), None);
 }
+
+/// A stale read's anomaly cites its ops (the read that cannot be linearized, and the write
+/// its window needs), so that bug-hunt's time to the first anomalous op and shrink's
+/// `failed_by` see linearizability anomalies as they see split locks and lost tasks.
+#[test]
+fn an_invalid_linearizability_result_cites_its_ops_as_an_anomaly() {
+    let h = history(&[
+        (1, Invoke, "write", w(1)),
+        (1, Done, "write", w(1)),
+        (2, Invoke, "read", r()),
+        (2, Done, "read", w(0)),
+    ]);
+    let lin = cas_register(&h);
+    assert_eq!(lin.valid, Verdict::Invalid);
+    let stats = checkers::stats::StatsResult {
+        valid: Verdict::Valid,
+        reasons: vec![],
+        by_f: Default::default(),
+        nemesis: Default::default(),
+    };
+    let mut results = checkers::Results::new(4, vec![], stats, None, None);
+    results.add_extra("linearizable", checkers::linearizable::to_extra(&lin));
+    let anomalies = results.anomalies();
+    assert_eq!(anomalies.len(), 1);
+    let ops: Vec<u64> = anomalies[0].ops.iter().copied().collect();
+    assert!(
+        ops.contains(&2) && ops.contains(&3),
+        "the stale read: {ops:?}"
+    );
+    assert!(ops.iter().all(|i| *i < 4), "{ops:?}");
+}
