@@ -15,6 +15,72 @@ use serde_json::{json, Value};
 
 use crate::cluster::{log_tail, NodeExit};
 
+/// The [`Cluster`](crate::cluster::Cluster) methods a process-backed system hands straight to
+/// its [`Procs`] (in the field named by the argument): nodes, start/stop/kill/pause/resume/
+/// restart, faults, heal, logs, client address, exit status, node states and teardown. Used
+/// inside `impl Cluster for ...`, so each system writes only what is its own (name,
+/// readiness, clients, timing).
+macro_rules! delegate_to_procs {
+    ($procs:ident) => {
+        fn nodes(&self) -> &[NodeId] {
+            &self.$procs.nodes
+        }
+
+        fn start(&self, node: &NodeId) -> anyhow::Result<()> {
+            self.$procs.start(node)
+        }
+
+        fn stop(&self, node: &NodeId) -> anyhow::Result<()> {
+            self.$procs.stop(node)
+        }
+
+        fn kill(&self, node: &NodeId) -> anyhow::Result<Instant> {
+            self.$procs.kill(node)
+        }
+
+        fn pause(&self, node: &NodeId) -> anyhow::Result<Instant> {
+            self.$procs.pause(node)
+        }
+
+        fn resume(&self, node: &NodeId) -> anyhow::Result<Instant> {
+            self.$procs.resume(node)
+        }
+
+        fn restart(&self, node: &NodeId) -> anyhow::Result<()> {
+            self.$procs.restart(node)
+        }
+
+        fn apply(&self, fault: &Fault) -> anyhow::Result<FaultGuard> {
+            self.$procs.apply(fault)
+        }
+
+        fn heal_all(&self) -> anyhow::Result<Instant> {
+            self.$procs.heal_all()
+        }
+
+        fn log_files(&self, node: &NodeId) -> Vec<PathBuf> {
+            self.$procs.log_files(node)
+        }
+
+        fn client_addr(&self, node: &NodeId) -> SocketAddr {
+            self.$procs.addrs[node]
+        }
+
+        fn exited(&self, node: &NodeId) -> Option<NodeExit> {
+            self.$procs.exited(node)
+        }
+
+        fn node_states(&self) -> Value {
+            self.$procs.node_states()
+        }
+
+        fn teardown(self: Box<Self>) -> anyhow::Result<()> {
+            self.$procs.teardown()
+        }
+    };
+}
+pub(crate) use delegate_to_procs;
+
 /// How long a node gets to exit after SIGTERM at teardown.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::cluster::{BoxFuture, Cluster, NodeExit, Offers};
 use crate::config::{FaultKind, RunConfig};
 use crate::exit::bad_input;
-use crate::systems::procs::Procs;
+use crate::systems::procs::{delegate_to_procs, Procs};
 use crate::workloads::{locks, register};
 use client::EtcdClient;
 
@@ -179,73 +179,19 @@ impl Etcd {
 }
 
 impl Cluster for Etcd {
+    delegate_to_procs!(procs);
+
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn nodes(&self) -> &[NodeId] {
-        &self.procs.nodes
-    }
-
-    fn start(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.start(node)
-    }
-
-    fn stop(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.stop(node)
-    }
-
-    fn kill(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.kill(node)
-    }
-
-    fn pause(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.pause(node)
-    }
-
-    fn resume(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.resume(node)
-    }
-
-    fn restart(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.restart(node)
-    }
-
-    fn apply(&self, fault: &Fault) -> anyhow::Result<FaultGuard> {
-        self.procs.apply(fault)
-    }
-
-    fn heal_all(&self) -> anyhow::Result<Instant> {
-        self.procs.heal_all()
-    }
-
-    fn log_files(&self, node: &NodeId) -> Vec<PathBuf> {
-        self.procs.log_files(node)
-    }
-
-    fn client_addr(&self, node: &NodeId) -> SocketAddr {
-        self.procs.addrs[node]
     }
 
     fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(client::leader_of(&self.probe, node))
     }
 
-    fn exited(&self, node: &NodeId) -> Option<NodeExit> {
-        self.procs.exited(node)
-    }
-
-    fn node_states(&self) -> Value {
-        self.procs.node_states()
-    }
-
     fn offers(&self) -> Offers {
         let offers = register::offer(Offers::new(), self.client.clone());
         locks::offer_leased(offers, self.client.clone())
-    }
-
-    fn teardown(self: Box<Self>) -> anyhow::Result<()> {
-        self.procs.teardown()
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nemesis::{Fault, FaultGuard, NodeId, NodeSpec, NodeState, Sandbox};
 
-use crate::systems::procs::{state_json, Procs};
+use crate::systems::procs::{delegate_to_procs, state_json, Procs};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -197,52 +197,10 @@ impl GauntletNode {
 }
 
 impl Cluster for GauntletNode {
+    delegate_to_procs!(procs);
+
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn nodes(&self) -> &[NodeId] {
-        &self.procs.nodes
-    }
-
-    fn start(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.start(node)
-    }
-
-    fn stop(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.stop(node)
-    }
-
-    fn kill(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.kill(node)
-    }
-
-    fn pause(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.pause(node)
-    }
-
-    fn resume(&self, node: &NodeId) -> anyhow::Result<Instant> {
-        self.procs.resume(node)
-    }
-
-    fn restart(&self, node: &NodeId) -> anyhow::Result<()> {
-        self.procs.restart(node)
-    }
-
-    fn apply(&self, fault: &Fault) -> anyhow::Result<FaultGuard> {
-        self.procs.apply(fault)
-    }
-
-    fn heal_all(&self) -> anyhow::Result<Instant> {
-        self.procs.heal_all()
-    }
-
-    fn log_files(&self, node: &NodeId) -> Vec<PathBuf> {
-        self.procs.log_files(node)
-    }
-
-    fn client_addr(&self, node: &NodeId) -> SocketAddr {
-        self.procs.addrs[node]
     }
 
     fn ready<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), String>> {
@@ -253,16 +211,8 @@ impl Cluster for GauntletNode {
         Some(TASK_LIVENESS)
     }
 
-    fn exited(&self, node: &NodeId) -> Option<NodeExit> {
-        self.procs.exited(node)
-    }
-
     fn clock_offset<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<f64, String>> {
         Box::pin(self.ask_clock(node))
-    }
-
-    fn node_states(&self) -> Value {
-        self.procs.node_states()
     }
 
     fn offers(&self) -> Offers {
@@ -270,9 +220,5 @@ impl Cluster for GauntletNode {
         let offers = tasks::offer(Offers::new(), c.clone());
         let offers = locks::offer(offers, c.clone());
         register::offer(offers, c.clone())
-    }
-
-    fn teardown(self: Box<Self>) -> anyhow::Result<()> {
-        self.procs.teardown()
     }
 }
