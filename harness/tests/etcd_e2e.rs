@@ -44,18 +44,10 @@ fn run(args: &[&str], store: &Path, etcd: &Path) -> (Output, serde_json::Value, 
         .arg(format!("--node-bin={}", etcd.display()));
     eprintln!("rerun: {cmd:?}");
     let out = cmd.output().expect("running gauntlet");
-    eprintln!("{}", all_output(&out));
+    eprintln!("{}", common::all_output(&out));
     let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest");
     let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
     (out, serde_json::from_str(&text).unwrap(), dir)
-}
-
-fn all_output(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Proves the harness raises no false alarm on a correct real system: etcd's registers under
@@ -86,7 +78,7 @@ fn etcd_registers_under_faults_are_linearizable() {
         out.status.code(),
         Some(0),
         "not valid:\n{}",
-        all_output(&out)
+        common::all_output(&out)
     );
     let lin = &results["extra"]["linearizable"];
     assert_eq!(lin["valid"], true, "{lin}");
@@ -99,7 +91,11 @@ fn etcd_registers_under_faults_are_linearizable() {
         .lines()
         .filter(|l| l.contains(r#""process":"nemesis""#))
         .count();
-    assert!(faults >= 2, "no fault took effect:\n{}", all_output(&out));
+    assert!(
+        faults >= 2,
+        "no fault took effect:\n{}",
+        common::all_output(&out)
+    );
     let test_json = std::fs::read_to_string(dir.join("test.json")).unwrap();
     assert!(test_json.contains(r#""system": "etcd""#), "{test_json}");
     assert_no_process_left(store.path());
@@ -134,7 +130,7 @@ fn etcd_locks_under_pauses_split_under_mutex_not_under_lease() {
         out.status.code(),
         Some(1),
         "mutex model found nothing:\n{}",
-        all_output(&out)
+        common::all_output(&out)
     );
     let locks = &results["locks"];
     assert_eq!(locks["model"], "mutex");

@@ -42,14 +42,6 @@ fn register_run(
     (out, serde_json::from_str(&text).unwrap(), dir)
 }
 
-fn all_output(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Proves the correct node's KV registers are linearizable under partitions: the run is valid
 /// (exit 0), the linearizability checker ran on every key and said so, and the history holds
 /// the three op kinds in the documented format.
@@ -66,7 +58,7 @@ fn register_workload_with_partitions_is_linearizable() {
         out.status.code(),
         Some(0),
         "not valid:\n{}",
-        all_output(&out)
+        common::all_output(&out)
     );
     let lin = &results["extra"]["linearizable"];
     assert_eq!(lin["valid"], true, "{lin}");
@@ -101,7 +93,7 @@ fn stale_read_is_caught_as_non_linearizable_under_partitions() {
         out.status.code(),
         Some(1),
         "the stale reads were not caught:\n{}",
-        all_output(&out)
+        common::all_output(&out)
     );
     let lin = &results["extra"]["linearizable"];
     assert_eq!(lin["valid"], false, "{lin}");

@@ -125,3 +125,12 @@ pub fn host_net_state() -> String {
     }
     s
 }
+
+/// A finished command's stdout, then its stderr: what a failing assertion shows.
+pub fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
