@@ -216,8 +216,24 @@ fn missing_files(run_dir: &Path) -> Vec<String> {
 }
 
 /// The run directories of a store: `STORE/<workload>-<nemesis>/<run>/` (symlinks such as
-/// `latest` are skipped, so each run is seen once).
+/// `latest` are skipped, so each run is seen once), and the candidate runs `gauntlet shrink`
+/// keeps in a run's own store, `<run>/shrunk/runs/` (a shrink killed mid-candidate leaves one
+/// marked running there).
 pub fn run_dirs(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = top_run_dirs(store)?;
+    let nested: Vec<PathBuf> = out
+        .iter()
+        .map(|run| run.join(crate::shrink::cmd::SHRUNK_DIR).join("runs"))
+        .filter(|s| s.is_dir())
+        .collect();
+    for store in nested {
+        out.extend(top_run_dirs(&store)?);
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn top_run_dirs(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let groups = std::fs::read_dir(store)
         .with_context(|| format!("{}: cannot read the store", store.display()))?;
@@ -322,6 +338,35 @@ mod tests {
         }
         assert!(sweep(store.path()).unwrap().is_empty(), "idempotent");
         assert!(matches!(state(&live), RunDirState::Running { .. }));
+    }
+
+    /// Proves: a candidate run a killed `gauntlet shrink` left in a run's own store
+    /// (`<run>/shrunk/runs/<group>/<run>`) is found and marked aborted too.
+    #[test]
+    fn a_killed_shrinks_candidate_run_is_swept() {
+        let store = tempfile::tempdir().unwrap();
+        let run = store
+            .path()
+            .join("mixed-all")
+            .join("20260101T000000.000Z-seed1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("test.json"), "{}").unwrap();
+        std::fs::write(run.join("results.json"), "{\"valid\":false}").unwrap();
+        let candidate = run
+            .join("shrunk")
+            .join("runs")
+            .join("mixed-all")
+            .join("20260101T000100.000Z-seed1");
+        std::fs::create_dir_all(&candidate).unwrap();
+        std::fs::write(candidate.join(RUNNING), format!("{DEAD_OWNER}\n")).unwrap();
+        assert_eq!(
+            run_dirs(store.path()).unwrap(),
+            vec![run.clone(), candidate.clone()]
+        );
+        let marked = sweep(store.path()).unwrap();
+        assert_eq!(marked.len(), 1, "{marked:?}");
+        assert_eq!(marked[0].0, candidate);
+        assert!(matches!(state(&candidate), RunDirState::Aborted(_)));
     }
 
     #[test]
