@@ -347,6 +347,7 @@ pub const CONTROL: &str = "(none: control)";
 
 /// Runs `gauntlet bug-hunt`.
 pub fn main(args: BugHuntArgs) -> anyhow::Result<Exit> {
+    crate::term::set_batch();
     // The planted bugs are gauntlet-node's `--bug` switches; no other system has them.
     if args.exec.system != crate::systems::gauntlet_node::NAME {
         return Err(bad_input(format!(

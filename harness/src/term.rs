@@ -20,6 +20,8 @@ static VERBOSITY: AtomicU8 = AtomicU8::new(NORMAL);
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 /// Set once stdout's reader has gone away (`gauntlet check --json | head`).
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set by the commands that make many runs (torture, bug-hunt, shrink); see [`run_header`].
+static BATCH: AtomicBool = AtomicBool::new(false);
 
 /// Prints to stdout as `print!` does, except that a reader that has gone away (`| head`)
 /// quietly ends the output instead of panicking: the command still finishes, writes what it
@@ -116,6 +118,23 @@ fn no_color_allows(no_color: Option<&std::ffi::OsStr>) -> bool {
 pub fn set_bar(bar: Option<ProgressBar>) {
     if let Ok(mut b) = BAR.lock() {
         *b = bar;
+    }
+}
+
+/// Marks this process as one that makes many runs (torture, bug-hunt, shrink): simulated
+/// runs' one-line headers then go to the log (shown with `-v`) instead of the terminal, where
+/// thousands a minute would bury the command's own progress.
+pub fn set_batch() {
+    BATCH.store(true, Ordering::Relaxed);
+}
+
+/// A run's header line: a status line, except for a simulated run inside a batch command
+/// (see [`set_batch`]) without `-v`, where it is logged at debug level.
+pub fn sim_run_header(line: impl std::fmt::Display) {
+    if BATCH.load(Ordering::Relaxed) && !verbose() {
+        tracing::debug!("{line}");
+    } else {
+        status(line);
     }
 }
 

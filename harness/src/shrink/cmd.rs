@@ -132,6 +132,7 @@ pub fn check_input(args: &ShrinkArgs) -> anyhow::Result<Input> {
 
 /// Runs `gauntlet shrink`.
 pub fn main(args: ShrinkArgs) -> anyhow::Result<Exit> {
+    crate::term::set_batch();
     let input = check_input(&args)?;
     // A simulated run needs no root and no namespace: its candidates run in-process.
     if !crate::systems::is_simulated(&input.cfg.system) {

@@ -106,6 +106,7 @@ pub struct LoopOptions {
 
 /// Runs `gauntlet torture`.
 pub fn main(args: TortureArgs) -> anyhow::Result<Exit> {
+    crate::term::set_batch();
     let list = seed_list(&args)?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     // Resolve the flags once up front so a bad value stops everything with 254.

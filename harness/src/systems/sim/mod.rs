@@ -202,7 +202,7 @@ pub fn run_traced(cfg: &RunConfig) -> anyhow::Result<(RunOutcome, ::sim::trace::
         &run_dir.join(crate::store::PLAN_JSON),
         plan.to_json().as_bytes(),
     )?;
-    crate::term::status(format!(
+    crate::term::sim_run_header(format!(
         "gauntlet run --sim: seed {} · {} nodes · {} · nemesis {} · {} s simulated · {}",
         cfg.plan.seed,
         cfg.plan.nodes,
