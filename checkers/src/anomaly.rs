@@ -109,7 +109,13 @@ impl Results {
             ] {
                 out.extend(list.iter().map(|a| task("tasks", class, a)));
             }
-            if t.valid == Verdict::Invalid {
+            // Duplicates are an anomaly only when they are what made the verdict invalid
+            // (`--exactly-once`): the same rule as the reasons (`compose::task_reasons`), so a
+            // run invalid for a lost task does not cite its harmless duplicates (bug-hunt's
+            // time to the first anomalous op would otherwise be a duplicate's).
+            let c = &t.counts;
+            let others = c.lost + c.phantom + c.unexpected + c.not_done;
+            if t.valid == Verdict::Invalid && others == 0 {
                 out.extend(t.duplicated.iter().map(|a| task("tasks", DUPLICATED, a)));
             }
         }
@@ -190,4 +196,58 @@ fn extra_ops(detail: &Value) -> BTreeSet<u64> {
         }
     }
     ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{check_ops, CheckOptions};
+    use histories::{Op, OpType, Process};
+    use serde_json::json;
+
+    /// A history: submits of `t1` (acked) and `t2` (acked), then a final read with `t2` run
+    /// twice and, unless `keep_t1`, `t1` missing (lost).
+    fn history(keep_t1: bool) -> Vec<Op> {
+        let op = |i: u64, p: u64, kind, f: &str, value| Op {
+            index: i,
+            time: i * 1_000_000,
+            process: Process::Client(p),
+            kind,
+            f: f.into(),
+            value,
+            node: None,
+            error: None,
+        };
+        let mut tasks = json!({"t2": {"state": "done", "runs": 2}});
+        if keep_t1 {
+            tasks["t1"] = json!({"state": "done", "runs": 1});
+        }
+        vec![
+            op(0, 1, OpType::Invoke, "submit", json!({"task": "t1"})),
+            op(1, 1, OpType::Ok, "submit", json!({"task": "t1"})),
+            op(2, 2, OpType::Invoke, "submit", json!({"task": "t2"})),
+            op(3, 2, OpType::Ok, "submit", json!({"task": "t2"})),
+            op(4, 3, OpType::Invoke, "read-tasks", Value::Null),
+            op(5, 3, OpType::Ok, "read-tasks", json!({ "tasks": tasks })),
+        ]
+    }
+
+    fn classes(r: &Results) -> Vec<&'static str> {
+        r.anomalies().iter().map(|a| a.class).collect()
+    }
+
+    #[test]
+    fn duplicates_are_anomalies_only_when_they_made_the_run_invalid() {
+        let plain = CheckOptions::default();
+        let once = CheckOptions {
+            exactly_once: true,
+            ..CheckOptions::default()
+        };
+        // Lost and duplicated: only the loss is cited.
+        assert_eq!(classes(&check_ops(history(false), &plain)), [LOST]);
+        assert_eq!(classes(&check_ops(history(false), &once)), [LOST]);
+        // Duplicated alone: an anomaly with exactly-once, nothing without.
+        assert_eq!(classes(&check_ops(history(true), &once)), [DUPLICATED]);
+        assert!(classes(&check_ops(history(true), &plain)).is_empty());
+    }
 }
