@@ -6,7 +6,8 @@
 //!
 //! `cargo run --release -p gauntlet-sim --example rare_hunt -- BUG FIRST COUNT [THREADS]`
 //! BUG: `ack-before-flush` (kill only), `lonely-restart` (kill and partition, overlapping),
-//! or `none-kill` / `none-overlap` (the correct node under each of those nemeses).
+//! or `none-kill` / `none-overlap` (the correct node under each of those nemeses), or
+//! `none-overlap-mixed` (the correct node, overlapping kills and partitions, mixed workload).
 
 use node_bin::core::node::Bugs;
 use sim::drive::{run, DriveOpts, FaultKind, Workload};
@@ -21,6 +22,10 @@ fn opts(bug: &str) -> Option<DriveOpts> {
         "ack-before-flush" | "none-kill" => {
             o.faults = vec![FaultKind::Kill];
             o.sim.bugs.ack_before_flush = bug == "ack-before-flush";
+        }
+        "none-overlap-mixed" => {
+            o.faults = vec![FaultKind::Kill, FaultKind::Partition];
+            o.overlap = true;
         }
         "lonely-restart" | "none-overlap" => {
             o.faults = vec![FaultKind::Kill, FaultKind::Partition];
