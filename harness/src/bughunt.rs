@@ -109,7 +109,7 @@ pub const PLANTED_BUGS: [PlantedBug; 8] = [
     // flush; only the kill nemesis reveals it, and the tasks checker sees the lost submit.
     // A submit is batched only when it reaches a node while another submit is in flight
     // there: the tasks workload gives each node two submitting clients (the mixed one, at the
-    // default concurrency, exactly one, so it never batches), and a kill every ~2 s gives the
+    // default concurrency, exactly one, so it never batches), and a kill every ~1 s gives the
     // window enough chances (simulated, seeds 0..1000: 94 caught; docs/planted-bugs.md).
     PlantedBug {
         name: "ack-before-flush",
