@@ -110,3 +110,56 @@ fn github_workflow_torture_flags_exist() {
         );
     }
 }
+
+/// Proves both nightly examples install what the default run needs: iproute2 and iptables for
+/// the sandbox, and libfaketime for the clock faults of the default `--nemesis all` (without it
+/// every seed's setup fails and the night is all unknown), as `.ci/run` does for the tests.
+#[test]
+fn nightly_examples_install_what_the_default_nemesis_needs() {
+    let github = repo_file(".github/workflows/nightly.yml");
+    let md = repo_file("docs/torture.md");
+    let gitlab = yaml_block(&md, "### The same nightly job on GitLab CI");
+    let ci = repo_file(".ci/run");
+    for (name, text) in [("nightly.yml", github.as_str()), ("GitLab example", gitlab)] {
+        let install = text
+            .lines()
+            .find(|l| l.contains("apt-get install"))
+            .unwrap_or_else(|| panic!("{name}: no apt-get install line"));
+        for pkg in ["iproute2", "iptables", "libfaketime"] {
+            assert!(
+                install.contains(pkg),
+                "{name} does not install {pkg}: {install}"
+            );
+        }
+    }
+    assert!(
+        ci.contains("libfaketime"),
+        ".ci/run installs libfaketime for the tests"
+    );
+}
+
+/// Proves the nightly workflow's simulated job runs `torture --sim` with flags the CLI has.
+#[test]
+fn github_workflow_runs_a_simulated_torture_with_real_flags() {
+    let text = repo_file(".github/workflows/nightly.yml");
+    let at = text
+        .find("gauntlet torture --sim")
+        .expect("a simulated torture step");
+    let step = &text[at..at + text[at..].find("--plain").expect("the step's end") + 7];
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["torture", "--help"])
+        .output()
+        .expect("gauntlet torture --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in step
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .filter(|w| w.starts_with("--"))
+    {
+        assert!(
+            help.contains(&format!("{flag} "))
+                || help.contains(&format!("{flag}\n"))
+                || help.contains(&format!("{flag} <")),
+            "{flag} is not a flag of gauntlet torture"
+        );
+    }
+}
