@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::compose::Results;
 use crate::evidence::OpEvidence;
+use crate::linearizable::{LinResults, OpRef};
 use crate::locks::Hold;
 use crate::tasks::TaskAnomaly;
 use crate::verdict::Verdict;
@@ -159,40 +160,29 @@ impl Results {
     }
 }
 
-/// The ops an extra checker's invalid result cites, where its detail has the linearizability
-/// checker's shape (`LinResults`): for each key not linearizable, the op that could not be
+/// The ops an extra checker's invalid result cites, where its detail is the linearizability
+/// checker's result ([`LinResults`]): for each key not linearizable, the op that could not be
 /// linearized (invoke and completion) and the ops its window requires. Other details cite
 /// none.
 fn extra_ops(detail: &Value) -> BTreeSet<u64> {
     let mut ops = BTreeSet::new();
-    let Some(failures) = detail.get("failures").and_then(Value::as_object) else {
+    let Ok(lin) = LinResults::deserialize(detail) else {
         return ops;
     };
-    let mut cite = |op: &Value| {
-        for f in ["index", "completion"] {
-            if let Some(i) = op.get(f).and_then(Value::as_u64) {
-                ops.insert(i);
-            }
-        }
+    let mut cite = |op: &OpRef| {
+        ops.insert(op.index);
+        ops.extend(op.completion);
     };
-    for key in failures.values() {
-        let Some(cx) = key.get("counterexample") else {
-            continue;
-        };
-        if let Some(stuck) = cx.get("stuck") {
+    for cx in lin
+        .failures
+        .values()
+        .filter_map(|k| k.counterexample.as_ref())
+    {
+        if let Some(stuck) = &cx.stuck {
             cite(stuck);
         }
-        for w in cx
-            .get("window")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if w.get("required").and_then(Value::as_bool) == Some(true) {
-                if let Some(op) = w.get("op") {
-                    cite(op);
-                }
-            }
+        for w in cx.window.iter().filter(|w| w.required) {
+            cite(&w.op);
         }
     }
     ops

@@ -190,8 +190,6 @@ pub fn reread_note(reads: usize) -> String {
 pub struct FinalRead {
     /// The node that answered.
     pub node: NodeId,
-    /// Tasks in the read.
-    pub tasks: usize,
     /// Tasks in the read whose state is not `done`, by id.
     pub open: Vec<String>,
 }
@@ -214,13 +212,12 @@ pub async fn final_read(
             let ok = c.kind == OpType::Ok;
             ctx.rec.complete(process, "read-tasks", c, n);
             if ok {
-                let (tasks, open) = match &r {
-                    Reply::Ok(Value::Object(t)) => (t.len(), open_tasks(t)),
-                    _ => (0, Vec::new()),
+                let open = match &r {
+                    Reply::Ok(Value::Object(t)) => open_tasks(t),
+                    _ => Vec::new(),
                 };
                 return Some(FinalRead {
                     node: node.clone(),
-                    tasks,
                     open,
                 });
             }
@@ -377,7 +374,6 @@ mod tests {
     fn the_wait_resumes_only_after_a_done_wait_and_within_its_bounds() {
         let open = FinalRead {
             node: NodeId::from("n1"),
-            tasks: 2,
             open: vec!["b".into()],
         };
         let clean = FinalRead {
